@@ -1,0 +1,57 @@
+//! Quick start: answers every connection with "Hello, kingpin!" and closes it once the answer
+//! has been written.
+//!
+//! ```text
+//! cargo run --example quick_start -- --addr 127.0.0.1:8888
+//! nc 127.0.0.1 8888        # prints: Hello, kingpin!
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use clap::Parser;
+use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, Shutdown};
+
+/// Say hello to every connection, then close it.
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8888")]
+    addr: SocketAddr,
+    /// IO threads (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+struct Hello;
+
+impl IoHandler for Hello {
+    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+        conn.send(b"Hello, kingpin!\n");
+    }
+
+    fn on_write_complete(&mut self, conn: &mut Conn<'_>) {
+        conn.close();
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let stop = Arc::new(OnceLock::<Shutdown>::new());
+    let on_signal = stop.clone();
+    kingpin::on_termination(move || {
+        if let Some(s) = on_signal.get() {
+            s.shutdown();
+        }
+    })?;
+    let mut config = ServerConfig::new(args.addr);
+    if let Some(n) = args.threads {
+        config = config.threads(n);
+    }
+    let server = EpollTPServer::from_fn(config, || Hello).start()?;
+    let _ = stop.set(server.shutdown_handle());
+    println!("quick_start listening on {} (Ctrl+C to stop)", server.local_addr());
+    server.join()?;
+    println!("stopped");
+    Ok(())
+}

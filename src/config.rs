@@ -1,0 +1,180 @@
+//! Settings: [`ServerConfig`] and the loop settings it shares with the client.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// What a panic in a user callback does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PanicPolicy {
+    /// Log it, close the connection concerned, and keep serving (the default).
+    #[default]
+    CloseConnection,
+    /// Abort the process (for those who prefer a crash to a possibly inconsistent handler).
+    Abort,
+}
+
+/// Settings of each IO loop, shared by server and client.
+#[derive(Clone, Debug)]
+pub(crate) struct LoopConfig {
+    pub(crate) max_events: usize,
+    pub(crate) epoll_timeout: Option<Duration>,
+    pub(crate) nodelay: bool,
+    pub(crate) buffer_capacity: usize,
+    pub(crate) max_input: usize,
+    pub(crate) panic_policy: PanicPolicy,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        LoopConfig {
+            max_events: 1024,
+            epoll_timeout: None,
+            nodelay: true,
+            buffer_capacity: 4096,
+            max_input: 64 * 1024 * 1024,
+            panic_policy: PanicPolicy::CloseConnection,
+        }
+    }
+}
+
+/// Settings of an [`crate::EpollTPServer`], built by chained setters.
+///
+/// # Examples
+///
+/// ```
+/// use kingpin::ServerConfig;
+///
+/// let config = ServerConfig::new("127.0.0.1:0".parse().unwrap()).threads(4).backlog(4096);
+/// assert_eq!(config.get_threads(), 4);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub(crate) addr: SocketAddr,
+    pub(crate) threads: usize,
+    pub(crate) backlog: u32,
+    pub(crate) accept_batch: usize,
+    pub(crate) accept_mutex_delay: Duration,
+    pub(crate) accept_error_backoff: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) lp: LoopConfig,
+}
+
+impl Default for ServerConfig {
+    /// Listens on `127.0.0.1` at a port the system picks, one thread per CPU.
+    fn default() -> Self {
+        ServerConfig::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+}
+
+impl ServerConfig {
+    /// Defaults for a server listening on `addr` (port 0: the system picks one; read it back
+    /// with [`crate::ServerHandle::local_addr`]).
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerConfig {
+            addr,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            backlog: 1024,
+            accept_batch: 64,
+            accept_mutex_delay: Duration::from_millis(100),
+            accept_error_backoff: Duration::from_millis(100),
+            shutdown_timeout: Duration::from_secs(5),
+            thread_name: "kingpin-io".into(),
+            lp: LoopConfig::default(),
+        }
+    }
+
+    /// The address to listen on.
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Number of IO threads, one epoll each (default: one per CPU; at least 1).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// The configured number of IO threads.
+    pub fn get_threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Length of the kernel's accept queue (default 1024; the kernel caps it at `somaxconn`).
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.backlog = n;
+        self
+    }
+
+    /// Most connections one thread accepts per turn while it holds the accept mutex
+    /// (default 64).
+    pub fn accept_batch(mut self, n: usize) -> Self {
+        self.accept_batch = n.max(1);
+        self
+    }
+
+    /// Longest a thread that lost the accept mutex sleeps before competing again, so a free
+    /// mutex is never left unclaimed for long (default 100 ms; nginx's `accept_mutex_delay`).
+    pub fn accept_mutex_delay(mut self, d: Duration) -> Self {
+        self.accept_mutex_delay = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long accepting pauses after a resource error such as `EMFILE` (default 100 ms).
+    pub fn accept_error_backoff(mut self, d: Duration) -> Self {
+        self.accept_error_backoff = d;
+        self
+    }
+
+    /// How long shutdown waits for pending output before it force-closes (default 5 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Prefix of the IO threads' names (default `kingpin-io`; threads are `<prefix>-<i>`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Most events one `epoll_wait` returns (default 1024).
+    pub fn max_events(mut self, n: usize) -> Self {
+        self.lp.max_events = n.max(1);
+        self
+    }
+
+    /// Longest an idle loop blocks in `epoll_wait` (default: until an event or a timer), e.g.
+    /// to have [`crate::IoHandler::on_epoll_loop`] called at least that often.
+    pub fn epoll_timeout(mut self, d: Option<Duration>) -> Self {
+        self.lp.epoll_timeout = d;
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on every connection (default `true`: no Nagle delay on replies).
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.lp.nodelay = on;
+        self
+    }
+
+    /// Initial capacity of pooled buffers (default 4 KiB; they grow as messages need).
+    pub fn buffer_capacity(mut self, n: usize) -> Self {
+        self.lp.buffer_capacity = n.max(64);
+        self
+    }
+
+    /// Most unconsumed input bytes a connection may hold; beyond it the connection is closed
+    /// with [`crate::CloseReason::InputLimit`] (default 64 MiB).
+    pub fn max_input_buffer(mut self, n: usize) -> Self {
+        self.lp.max_input = n.max(1);
+        self
+    }
+
+    /// What a panic in a callback does (default: close that connection, keep serving).
+    pub fn panic_policy(mut self, p: PanicPolicy) -> Self {
+        self.lp.panic_policy = p;
+        self
+    }
+}

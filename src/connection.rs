@@ -1,0 +1,344 @@
+//! One TCP connection owned by an IO loop, and [`Conn`], the view of it given to callbacks.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::handle::{ConnHandle, ConnShared};
+use crate::io_ctx::IoCtx;
+use crate::timer::TimerId;
+use crate::{sys, Buffer, CloseReason, ConnId};
+
+/// The write side of a connection: its socket and pending output.
+pub(crate) struct Outbound {
+    pub(crate) fd: OwnedFd,
+    /// Bytes the socket did not take yet. `None` while empty, so an idle connection holds no
+    /// buffer.
+    pub(crate) buf: Option<Buffer>,
+    /// A send happened since the last `on_write_complete`.
+    pub(crate) wrote: bool,
+    /// A write failed; the connection must close.
+    pub(crate) error: Option<io::Error>,
+    /// Sends are refused (closing, write side shut, or torn down).
+    pub(crate) refuse: bool,
+}
+
+impl Outbound {
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.as_ref().map_or(0, Buffer::len)
+    }
+
+    /// Appends `data`, writing at once what the socket takes when nothing is queued before it.
+    fn send(&mut self, io: &mut IoCtx, data: &[u8]) {
+        if self.refuse || self.error.is_some() {
+            log::trace!(target: "kingpin::conn", "send of {} bytes ignored: connection closing", data.len());
+            return;
+        }
+        if data.is_empty() {
+            return;
+        }
+        self.wrote = true;
+        let mut written = 0;
+        if self.pending() == 0 {
+            match sys::send(self.fd.as_fd(), data) {
+                Ok(n) => {
+                    io.stats.add_out(n);
+                    written = n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        if written < data.len() {
+            self.buf.get_or_insert_with(|| io.pool.get()).extend_from_slice(&data[written..]);
+        }
+    }
+
+    /// Writes queued output once (on `EPOLLOUT`). Returns whether the queue is now empty.
+    pub(crate) fn flush(&mut self, io: &mut IoCtx) -> bool {
+        let Some(buf) = self.buf.as_mut() else { return true };
+        if !buf.is_empty() {
+            match sys::send(self.fd.as_fd(), buf.as_slice()) {
+                Ok(n) => {
+                    io.stats.add_out(n);
+                    buf.advance(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        if buf.is_empty() {
+            if let Some(b) = self.buf.take() {
+                io.pool.put(b);
+            }
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A connection as its loop stores it in the slab.
+pub(crate) struct Connection {
+    pub(crate) id: ConnId,
+    pub(crate) peer: SocketAddr,
+    /// Bytes read and not yet consumed; `None` while empty.
+    pub(crate) input: Option<Buffer>,
+    pub(crate) out: Outbound,
+    /// epoll events currently registered.
+    pub(crate) registered: u32,
+    /// Whether the loop reads from the socket (false after end of stream or a close request).
+    pub(crate) reading: bool,
+    /// Close once output is flushed, for this reason.
+    pub(crate) close_after_flush: Option<CloseReason>,
+    /// Close now, discarding output, for this reason.
+    pub(crate) close_now: Option<CloseReason>,
+    /// Shut the write side once output is flushed.
+    pub(crate) shutdown_after_flush: bool,
+    /// The write side was shut.
+    pub(crate) write_shut: bool,
+    /// `on_write_complete` is already queued.
+    pub(crate) write_complete_queued: bool,
+    /// `on_connect` ran, so `on_closed` is owed.
+    pub(crate) connected: bool,
+    pub(crate) context: Option<Box<dyn Any>>,
+    pub(crate) shared: Option<Arc<ConnShared>>,
+}
+
+impl Connection {
+    pub(crate) fn new(id: ConnId, fd: OwnedFd, peer: SocketAddr) -> Self {
+        Connection {
+            id,
+            peer,
+            input: None,
+            out: Outbound { fd, buf: None, wrote: false, error: None, refuse: false },
+            registered: 0,
+            reading: true,
+            close_after_flush: None,
+            close_now: None,
+            shutdown_after_flush: false,
+            write_shut: false,
+            write_complete_queued: false,
+            connected: false,
+            context: None,
+            shared: None,
+        }
+    }
+
+    /// Requests a close after flushing, unless a close is already on its way.
+    pub(crate) fn request_close(&mut self, reason: CloseReason) {
+        self.reading = false;
+        self.out.refuse = true;
+        if self.close_after_flush.is_none() {
+            self.close_after_flush = Some(reason);
+        }
+    }
+}
+
+/// A connection as a callback sees it: its input, its output, its state and its handle.
+///
+/// Given to [`crate::IoHandler`] callbacks on the connection's own IO thread, for the length of
+/// the call.
+pub struct Conn<'a> {
+    pub(crate) c: &'a mut Connection,
+    pub(crate) io: &'a mut IoCtx,
+}
+
+impl<'a> Conn<'a> {
+    pub(crate) fn new(c: &'a mut Connection, io: &'a mut IoCtx) -> Self {
+        Conn { c, io }
+    }
+
+    /// The connection's id within its loop.
+    pub fn id(&self) -> ConnId {
+        self.c.id
+    }
+
+    /// Index of the IO loop (thread) that owns the connection.
+    pub fn loop_index(&self) -> usize {
+        self.io.index
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.c.peer
+    }
+
+    /// The local address of the socket.
+    ///
+    /// # Errors
+    /// When `getsockname` fails (e.g. the socket was reset).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::local_addr(self.c.out.fd.as_fd())
+    }
+
+    /// The bytes read and not yet consumed. Consume with [`Buffer::advance`] and friends.
+    pub fn input(&mut self) -> &mut Buffer {
+        let pool = &mut self.io.pool;
+        self.c.input.get_or_insert_with(|| pool.get())
+    }
+
+    /// Sends `data`: writes what the socket takes now and queues the rest, which goes out when
+    /// the socket is writable — never blocking, never spinning.
+    ///
+    /// Ignored (logged at trace level) once the connection is closing or its write side is
+    /// shut. A write error closes the connection with [`CloseReason::Error`] after the callback.
+    pub fn send(&mut self, data: &[u8]) {
+        self.c.out.send(self.io, data);
+    }
+
+    /// Sends every unconsumed input byte and consumes it: an echo in one call.
+    pub fn send_input(&mut self) {
+        if let Some(input) = self.c.input.as_mut() {
+            self.c.out.send(self.io, input.as_slice());
+            input.clear();
+        }
+    }
+
+    /// Splits the connection into its input buffer and its output, to send bytes straight from
+    /// the input without copying them first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kingpin::{Conn, IoHandler};
+    ///
+    /// /// Answers each line with itself.
+    /// struct LineEcho;
+    /// impl IoHandler for LineEcho {
+    ///     fn on_message(&mut self, conn: &mut Conn<'_>) {
+    ///         let (input, mut output) = conn.split();
+    ///         while let Some(end) = input.find_eol() {
+    ///             output.send(&input.as_slice()[..=end]);
+    ///             input.advance(end + 1);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn split(&mut self) -> (&mut Buffer, Output<'_>) {
+        let pool = &mut self.io.pool;
+        let input = self.c.input.get_or_insert_with(|| pool.get());
+        (input, Output { out: &mut self.c.out, io: self.io })
+    }
+
+    /// Bytes queued for sending that the socket has not taken yet.
+    pub fn pending_output(&self) -> usize {
+        self.c.out.pending()
+    }
+
+    /// Closes the connection once pending output is written; stops reading now.
+    /// [`crate::IoHandler::on_closed`] follows with [`CloseReason::Local`].
+    pub fn close(&mut self) {
+        self.c.request_close(CloseReason::Local);
+    }
+
+    /// Closes the connection now, discarding pending output.
+    pub fn force_close(&mut self) {
+        self.c.reading = false;
+        self.c.out.refuse = true;
+        if self.c.close_now.is_none() {
+            self.c.close_now = Some(CloseReason::Local);
+        }
+    }
+
+    /// Shuts the write side once pending output is written (half-close): the peer reads end of
+    /// stream, and this side can still read.
+    pub fn shutdown_write(&mut self) {
+        self.c.shutdown_after_flush = true;
+        self.c.out.refuse = true;
+    }
+
+    /// Whether the connection is closing or its write side is shut (sends are ignored).
+    pub fn is_closing(&self) -> bool {
+        self.c.out.refuse
+    }
+
+    /// Stores per-connection user state, replacing any previous one.
+    pub fn set_context<T: Any>(&mut self, value: T) {
+        self.c.context = Some(Box::new(value));
+    }
+
+    /// The per-connection user state, if one of type `T` was set.
+    pub fn context<T: Any>(&self) -> Option<&T> {
+        self.c.context.as_ref()?.downcast_ref()
+    }
+
+    /// The per-connection user state, mutably, if one of type `T` was set.
+    pub fn context_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.c.context.as_mut()?.downcast_mut()
+    }
+
+    /// Removes and returns the per-connection user state, if one of type `T` was set.
+    pub fn take_context<T: Any>(&mut self) -> Option<T> {
+        match self.c.context.take()?.downcast::<T>() {
+            Ok(v) => Some(*v),
+            Err(other) => {
+                self.c.context = Some(other);
+                None
+            }
+        }
+    }
+
+    /// A handle that reaches this connection from any thread.
+    pub fn handle(&mut self) -> ConnHandle {
+        let shared = self.c.shared.get_or_insert_with(Default::default).clone();
+        ConnHandle::new(self.c.id, self.io.index, shared, self.io.sink.clone())
+    }
+
+    /// Calls [`crate::IoHandler::on_timer`] for this connection with `tag` after `delay`,
+    /// unless the connection has closed by then or the timer is cancelled.
+    pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
+        let deadline = self.io.now + delay;
+        self.io.conn_timers.insert(deadline, None, (self.c.id, tag))
+    }
+
+    /// Cancels a timer set with [`Conn::set_timer`]; `false` if it already fired.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.io.conn_timers.owns(id) && self.io.conn_timers.cancel(id)
+    }
+}
+
+impl fmt::Debug for Conn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.c.id)
+            .field("peer", &self.c.peer)
+            .field("loop", &self.io.index)
+            .field("pending_output", &self.c.out.pending())
+            .finish()
+    }
+}
+
+/// The output half of a [`Conn`], from [`Conn::split`].
+pub struct Output<'a> {
+    out: &'a mut crate::connection::Outbound,
+    io: &'a mut IoCtx,
+}
+
+impl Output<'_> {
+    /// Sends `data`, exactly as [`Conn::send`].
+    pub fn send(&mut self, data: &[u8]) {
+        self.out.send(self.io, data);
+    }
+
+    /// Bytes queued for sending that the socket has not taken yet.
+    pub fn pending(&self) -> usize {
+        self.out.pending()
+    }
+}
+
+impl fmt::Debug for Output<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output").field("pending", &self.out.pending()).finish()
+    }
+}

@@ -1,0 +1,248 @@
+//! Driving one connection: reading, writing, calling the handler, and closing — all on the
+//! connection's loop thread. The functions take the handler and the loop core separately so
+//! that both can be borrowed at once.
+
+use std::any::Any;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::config::PanicPolicy;
+use crate::connection::Connection;
+use crate::io_ctx::IoCtx;
+use crate::loop_ctx::LoopCore;
+use crate::sys::{self, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
+use crate::{CloseReason, Conn, ConnId, IoHandler};
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Logs and counts a caught panic, and aborts if the policy says so. Returns its message.
+pub(crate) fn report_panic(io: &IoCtx, what: &str, payload: Box<dyn Any + Send>) -> String {
+    let msg = panic_message(&*payload);
+    io.stats.on_panic();
+    log::error!(target: "kingpin::loop", "loop {}: {what} panicked: {msg}", io.index);
+    if io.cfg.panic_policy == PanicPolicy::Abort {
+        eprintln!("kingpin: aborting after a panic in {what}: {msg}");
+        std::process::abort();
+    }
+    msg
+}
+
+/// Calls a handler callback for connection `id`; a panic marks the connection to close.
+pub(crate) fn call<H: IoHandler>(
+    h: &mut H,
+    core: &mut LoopCore<H>,
+    id: ConnId,
+    what: &str,
+    f: impl FnOnce(&mut H, &mut Conn<'_>),
+) {
+    let LoopCore { conns, io, .. } = core;
+    let Some(c) = conns.get_mut(id) else { return };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(h, &mut Conn::new(c, io))));
+    if let Err(payload) = result {
+        let msg = report_panic(io, &format!("{what} of conn {id} ({})", c.peer), payload);
+        c.reading = false;
+        c.out.refuse = true;
+        c.close_now = Some(CloseReason::Panicked(msg));
+    }
+}
+
+/// Registers a new connected socket, calls `on_connect`, and settles it.
+pub(crate) fn add_connection<H: IoHandler>(
+    h: &mut H,
+    core: &mut LoopCore<H>,
+    fd: OwnedFd,
+    peer: SocketAddr,
+    accepted: bool,
+) -> Option<ConnId> {
+    if core.io.cfg.nodelay {
+        if let Err(e) = sys::set_nodelay(fd.as_fd(), true) {
+            log::debug!(target: "kingpin::conn", "TCP_NODELAY on {peer}: {e}");
+        }
+    }
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer));
+    let c = core.conns.get_mut(id).expect("just inserted");
+    let interest = EPOLLIN | EPOLLRDHUP;
+    if let Err(e) = sys::epoll_add(core.io.epoll.as_fd(), c.out.fd.as_fd(), interest, id.as_u64()) {
+        log::warn!(target: "kingpin::conn", "cannot register connection from {peer}: {e}");
+        core.conns.remove(id);
+        return None;
+    }
+    c.registered = interest;
+    c.connected = true;
+    core.io.stats.on_open(accepted);
+    call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
+    settle(h, core, id);
+    Some(id)
+}
+
+/// Handles the epoll events of connection `id`.
+pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId, events: u32) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0 && c.reading {
+        let input = c.input.get_or_insert_with(|| core.io.pool.get());
+        match input.read_from(c.out.fd.as_fd()) {
+            Ok(0) => {
+                c.reading = false;
+                call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
+                if let Some(c) = core.conns.get_mut(id) {
+                    c.request_close(CloseReason::PeerClosed);
+                }
+            }
+            Ok(n) => {
+                core.io.stats.add_in(n);
+                call(h, core, id, "on_message", |h, conn| h.on_message(conn));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                c.reading = false;
+                c.out.refuse = true;
+                c.close_now = Some(CloseReason::Error(e));
+                call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
+            }
+        }
+    } else if events & (EPOLLHUP | EPOLLERR) != 0 && c.out.pending() == 0 {
+        // Not reading (paused or closing) and nothing to write: nothing else will notice.
+        let reason = match sys::take_socket_error(c.out.fd.as_fd()) {
+            Ok(Some(e)) => CloseReason::Error(e),
+            _ => CloseReason::PeerClosed,
+        };
+        c.close_now.get_or_insert(reason);
+    }
+    if events & (EPOLLOUT | EPOLLHUP | EPOLLERR) != 0 {
+        if let Some(c) = core.conns.get_mut(id) {
+            if c.close_now.is_none() && c.out.pending() > 0 {
+                c.out.flush(&mut core.io);
+            }
+        }
+    }
+    settle(h, core, id);
+}
+
+/// Brings connection `id` to a consistent state after anything touched it: closes it when due,
+/// queues `on_write_complete`, shuts its write side, and fixes its epoll interest.
+pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if let Some(e) = c.out.error.take() {
+        if c.close_now.is_none() {
+            c.reading = false;
+            c.out.refuse = true;
+            c.close_now = Some(CloseReason::Error(e));
+            call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
+        }
+    }
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if c.close_now.is_none() && c.input.as_ref().is_some_and(|b| b.len() > core.io.cfg.max_input) {
+        log::warn!(
+            target: "kingpin::conn",
+            "conn {id} ({}): closing, unconsumed input exceeds {} bytes",
+            c.peer,
+            core.io.cfg.max_input
+        );
+        core.io.stats.on_limit();
+        c.close_now = Some(CloseReason::InputLimit);
+    }
+    if let Some(reason) = c.close_now.take() {
+        return teardown(h, core, id, reason);
+    }
+    if c.out.pending() == 0 {
+        if c.out.wrote && !c.write_complete_queued {
+            c.write_complete_queued = true;
+            core.io.write_complete.push(id);
+        }
+        if c.shutdown_after_flush && !c.write_shut {
+            c.write_shut = true;
+            if let Err(e) = sys::shutdown_write(c.out.fd.as_fd()) {
+                log::debug!(target: "kingpin::conn", "conn {id}: shutdown(SHUT_WR): {e}");
+            }
+        }
+        if let Some(reason) = c.close_after_flush.take() {
+            return teardown(h, core, id, reason);
+        }
+    }
+    let mut want = if c.reading { EPOLLIN | EPOLLRDHUP } else { 0 };
+    if c.out.pending() > 0 {
+        want |= EPOLLOUT;
+    }
+    if want != c.registered {
+        match sys::epoll_mod(core.io.epoll.as_fd(), c.out.fd.as_fd(), want, id.as_u64()) {
+            Ok(()) => c.registered = want,
+            Err(e) => return teardown(h, core, id, CloseReason::Error(e)),
+        }
+    }
+    if c.input.as_ref().is_some_and(|b| b.is_empty()) {
+        if let Some(b) = c.input.take() {
+            core.io.pool.put(b);
+        }
+    }
+}
+
+/// Settles every connection reached through a [`crate::LoopCtx`] since the last call.
+pub(crate) fn settle_touched<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>) {
+    while let Some(id) = core.touched.pop() {
+        settle(h, core, id);
+    }
+}
+
+/// Closes connection `id` now: `on_closed`, deregistration, buffers back to the pool.
+pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId, reason: CloseReason) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    c.reading = false;
+    c.out.refuse = true;
+    if c.connected {
+        c.connected = false;
+        let LoopCore { conns, io, .. } = &mut *core;
+        let c = conns.get_mut(id).expect("present");
+        let result = panic::catch_unwind(AssertUnwindSafe(|| h.on_closed(&mut Conn::new(c, io), &reason)));
+        if let Err(payload) = result {
+            report_panic(io, "on_closed", payload);
+        }
+    }
+    let Some(c) = core.conns.remove(id) else { return };
+    match &reason {
+        CloseReason::Error(e) => log::debug!(target: "kingpin::conn", "conn {id} ({}): {e}", c.peer),
+        CloseReason::ShutdownForced => {
+            log::warn!(target: "kingpin::conn", "conn {id} ({}): {reason}; {} bytes dropped", c.peer, c.out.pending())
+        }
+        _ => log::trace!(target: "kingpin::conn", "conn {id} ({}): {reason}", c.peer),
+    }
+    if let Some(shared) = &c.shared {
+        shared.mark_closed();
+    }
+    if let Err(e) = sys::epoll_del(core.io.epoll.as_fd(), c.out.fd.as_fd()) {
+        log::debug!(target: "kingpin::conn", "conn {id}: epoll del: {e}");
+    }
+    let Connection { input, out, .. } = c;
+    for b in [input, out.buf].into_iter().flatten() {
+        core.io.pool.put(b);
+    }
+    core.io.stats.on_close();
+    drop(out.fd);
+}
+
+/// Calls `on_write_complete` for the connections whose output drained.
+pub(crate) fn run_write_complete<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>) {
+    let mut due = std::mem::take(&mut core.io.write_complete_spare);
+    std::mem::swap(&mut due, &mut core.io.write_complete);
+    for id in due.drain(..) {
+        let Some(c) = core.conns.get_mut(id) else { continue };
+        c.write_complete_queued = false;
+        if c.out.pending() > 0 || !c.out.wrote || c.close_now.is_some() {
+            continue;
+        }
+        c.out.wrote = false;
+        call(h, core, id, "on_write_complete", |h, conn| h.on_write_complete(conn));
+        settle(h, core, id);
+    }
+    core.io.write_complete_spare = due;
+}

@@ -1,0 +1,51 @@
+//! The crate's error type for operations that cross threads.
+
+use std::fmt;
+use std::io;
+
+/// Why an operation on a connection or loop from another thread failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection has closed; its handle is stale. Nothing was sent.
+    Closed,
+    /// The IO loop has stopped (the server or client shut down). Nothing was delivered.
+    LoopStopped,
+    /// An operating-system error.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Closed => f.write_str("connection is closed"),
+            Error::LoopStopped => f.write_str("io loop has stopped"),
+            Error::Io(e) => write!(f, "io error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            Error::Closed => io::Error::new(io::ErrorKind::NotConnected, e.to_string()),
+            Error::LoopStopped => io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Per-loop counters, written by their loop thread and readable from any thread.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+/// The live counters of one IO loop. Each is written only by the loop's own thread (relaxed
+/// atomics on a cache line of its own), so counting costs no contention.
+#[derive(Debug, Default)]
+pub(crate) struct LoopStats {
+    inner: CachePadded<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    closed: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    closed_by_limit: AtomicU64,
+    panics: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
+impl LoopStats {
+    pub(crate) fn open(&self) -> u64 {
+        self.inner.open.load(Relaxed)
+    }
+
+    pub(crate) fn on_open(&self, accepted: bool) {
+        self.inner.open.fetch_add(1, Relaxed);
+        if accepted {
+            self.inner.accepted.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn on_close(&self) {
+        self.inner.open.fetch_sub(1, Relaxed);
+        self.inner.closed.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_in(&self, n: usize) {
+        self.inner.bytes_in.fetch_add(n as u64, Relaxed);
+    }
+
+    pub(crate) fn add_out(&self, n: usize) {
+        self.inner.bytes_out.fetch_add(n as u64, Relaxed);
+    }
+
+    pub(crate) fn on_limit(&self) {
+        self.inner.closed_by_limit.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn on_panic(&self) {
+        self.inner.panics.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn on_accept_error(&self) {
+        self.inner.accept_errors.fetch_add(1, Relaxed);
+    }
+
+    /// A consistent-enough copy of the counters (each read is atomic; the set is not).
+    pub(crate) fn snapshot(&self) -> Stats {
+        let c = &self.inner;
+        Stats {
+            connections: c.open.load(Relaxed),
+            accepted: c.accepted.load(Relaxed),
+            closed: c.closed.load(Relaxed),
+            bytes_in: c.bytes_in.load(Relaxed),
+            bytes_out: c.bytes_out.load(Relaxed),
+            closed_by_limit: c.closed_by_limit.load(Relaxed),
+            panics: c.panics.load(Relaxed),
+            accept_errors: c.accept_errors.load(Relaxed),
+        }
+    }
+}
+
+/// A snapshot of counters, of one IO loop or summed over all of them.
+///
+/// Taken from any thread with [`crate::ServerHandle::stats`] or
+/// [`crate::ServerHandle::loop_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections open now.
+    pub connections: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections closed since start, for any reason.
+    pub closed: u64,
+    /// Bytes read from sockets.
+    pub bytes_in: u64,
+    /// Bytes written to sockets.
+    pub bytes_out: u64,
+    /// Connections closed because they exceeded a limit (e.g. the input buffer cap).
+    pub closed_by_limit: u64,
+    /// Callbacks that panicked (each closed its connection).
+    pub panics: u64,
+    /// Errors from `accept` (e.g. `EMFILE`), each survived.
+    pub accept_errors: u64,
+}
+
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    fn add(self, o: Stats) -> Stats {
+        Stats {
+            connections: self.connections + o.connections,
+            accepted: self.accepted + o.accepted,
+            closed: self.closed + o.closed,
+            bytes_in: self.bytes_in + o.bytes_in,
+            bytes_out: self.bytes_out + o.bytes_out,
+            closed_by_limit: self.closed_by_limit + o.closed_by_limit,
+            panics: self.panics + o.panics,
+            accept_errors: self.accept_errors + o.accept_errors,
+        }
+    }
+}
+
+impl std::iter::Sum for Stats {
+    fn sum<I: Iterator<Item = Stats>>(iter: I) -> Stats {
+        iter.fold(Stats::default(), |a, b| a + b)
+    }
+}
