@@ -23,6 +23,7 @@ pub(crate) struct LoopConfig {
     pub(crate) buffer_capacity: usize,
     pub(crate) max_input: usize,
     pub(crate) panic_policy: PanicPolicy,
+    pub(crate) half_close: bool,
 }
 
 impl Default for LoopConfig {
@@ -34,6 +35,7 @@ impl Default for LoopConfig {
             buffer_capacity: 4096,
             max_input: 64 * 1024 * 1024,
             panic_policy: PanicPolicy::CloseConnection,
+            half_close: false,
         }
     }
 }
@@ -169,6 +171,17 @@ impl ServerConfig {
     /// with [`crate::CloseReason::InputLimit`] (default 64 MiB).
     pub fn max_input_buffer(mut self, n: usize) -> Self {
         self.lp.max_input = n.max(1);
+        self
+    }
+
+    /// Keeps a connection open after the peer shuts its write side (default `false`).
+    ///
+    /// By default end of stream closes the connection once pending output is written, so a
+    /// reply sent from `on_message` or `on_passively_closed` still arrives. With half-close
+    /// allowed the connection stays open, still able to send (e.g. a reply computed later),
+    /// until the handler calls [`crate::Conn::close`].
+    pub fn allow_half_close(mut self, on: bool) -> Self {
+        self.lp.half_close = on;
         self
     }
 

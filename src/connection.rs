@@ -111,6 +111,8 @@ pub(crate) struct Connection {
     pub(crate) write_complete_queued: bool,
     /// `on_connect` ran, so `on_closed` is owed.
     pub(crate) connected: bool,
+    /// `on_passively_closed` ran (it runs at most once).
+    pub(crate) peer_gone: bool,
     pub(crate) context: Option<Box<dyn Any>>,
     pub(crate) shared: Option<Arc<ConnShared>>,
 }
@@ -130,6 +132,7 @@ impl Connection {
             write_shut: false,
             write_complete_queued: false,
             connected: false,
+            peer_gone: false,
             context: None,
             shared: None,
         }

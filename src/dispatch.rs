@@ -57,6 +57,14 @@ pub(crate) fn call<H: IoHandler>(
     }
 }
 
+/// Calls `on_passively_closed` once per connection.
+fn passively_closed<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if !std::mem::replace(&mut c.peer_gone, true) {
+        call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
+    }
+}
+
 /// Registers a new connected socket, calls `on_connect`, and settles it.
 pub(crate) fn add_connection<H: IoHandler>(
     h: &mut H,
@@ -94,9 +102,11 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
         match input.read_from(c.out.fd.as_fd()) {
             Ok(0) => {
                 c.reading = false;
-                call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
-                if let Some(c) = core.conns.get_mut(id) {
-                    c.request_close(CloseReason::PeerClosed);
+                passively_closed(h, core, id);
+                if !core.io.cfg.half_close {
+                    if let Some(c) = core.conns.get_mut(id) {
+                        c.request_close(CloseReason::PeerClosed);
+                    }
                 }
             }
             Ok(n) => {
@@ -108,7 +118,7 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
                 c.reading = false;
                 c.out.refuse = true;
                 c.close_now = Some(CloseReason::Error(e));
-                call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
+                passively_closed(h, core, id);
             }
         }
     } else if events & (EPOLLHUP | EPOLLERR) != 0 && c.out.pending() == 0 {
@@ -138,7 +148,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
             c.reading = false;
             c.out.refuse = true;
             c.close_now = Some(CloseReason::Error(e));
-            call(h, core, id, "on_passively_closed", |h, conn| h.on_passively_closed(conn));
+            passively_closed(h, core, id);
         }
     }
     let Some(c) = core.conns.get_mut(id) else { return };

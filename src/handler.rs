@@ -63,7 +63,8 @@ pub trait IoHandler: 'static {
     /// The peer closed its side (end of stream) or reset the connection.
     ///
     /// After end of stream the connection can still send: pending output is written, then the
-    /// connection closes (so a half-closing client still gets its reply).
+    /// connection closes (so a half-closing client still gets its reply). With
+    /// [`crate::ServerConfig::allow_half_close`] it stays open until the handler closes it.
     fn on_passively_closed(&mut self, conn: &mut Conn<'_>) {
         let _ = conn;
     }

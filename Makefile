@@ -1,0 +1,35 @@
+# kingpin — the two commands that matter: `make demo` and `make test`.
+
+CARGO ?= cargo
+
+.PHONY: all demo test bench doc lint fmt clean
+
+all: test
+
+## Start the echo server on loopback, drive it with many connections, verify every byte.
+demo:
+	$(CARGO) run --release --example demo
+
+## The whole test suite: unit, integration and doc tests.
+test:
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+## Benchmarks (BENCH_QUICK=1 for a short smoke run).
+bench:
+	$(CARGO) bench
+
+## API docs, warnings as errors.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+## Formatting and lints, as CI checks them.
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
