@@ -22,8 +22,7 @@ struct LineCounter(Arc<AtomicU64>);
 
 impl Write for LineCounter {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0
-            .fetch_add(memchr::memchr_iter(b'\n', b).count() as u64, Ordering::Relaxed);
+        self.0.fetch_add(memchr::memchr_iter(b'\n', b).count() as u64, Ordering::Relaxed);
         Ok(b.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -135,9 +134,8 @@ fn main() {
         .expect("install the kingpin logger");
 
     let peer = LineCounter::default();
-    let (writer, _worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(peer.clone());
+    let (writer, _worker) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(peer.clone());
     let subscriber = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
@@ -148,18 +146,8 @@ fn main() {
     tracing::subscriber::set_global_default(subscriber).expect("install the tracing subscriber");
 
     let subjects = [
-        Subject {
-            name: "kingpin",
-            log: kingpin_line,
-            flush: || log::logger().flush(),
-            lines: kingpin,
-        },
-        Subject {
-            name: "tracing-appender",
-            log: tracing_line,
-            flush: || {},
-            lines: peer,
-        },
+        Subject { name: "kingpin", log: kingpin_line, flush: || log::logger().flush(), lines: kingpin },
+        Subject { name: "tracing-appender", log: tracing_line, flush: || {}, lines: peer },
     ];
     for s in &subjects {
         throughput(s, 1, per_thread / 10); // warm up

@@ -38,6 +38,8 @@ fn main() -> std::io::Result<()> {
             s.shutdown();
         }
     })?;
+    // After on_termination, so the logger's thread inherits the blocked signals too.
+    let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
     let mut config = ServerConfig::new(args.addr);
     if let Some(n) = args.threads {
         config = config.threads(n);

@@ -114,10 +114,7 @@ impl CancelToken {
             if left.is_zero() {
                 break;
             }
-            cancelled = cv
-                .wait_timeout(cancelled, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            cancelled = cv.wait_timeout(cancelled, left).unwrap_or_else(PoisonError::into_inner).0;
         }
         *cancelled
     }
@@ -227,9 +224,7 @@ where
 /// ```
 pub fn resolve(host_port: &str, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
     let host_port = host_port.to_owned();
-    run_with_timeout(timeout, move || {
-        host_port.to_socket_addrs().map(Iterator::collect)
-    })?
+    run_with_timeout(timeout, move || host_port.to_socket_addrs().map(Iterator::collect))?
 }
 
 /// The message of a panic payload, if it is a string.

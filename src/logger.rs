@@ -178,13 +178,8 @@ impl AsyncLogger {
     fn start(shared: Shared) -> std::io::Result<AsyncLogger> {
         let shared = Arc::new(shared);
         let s = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("kingpin-logger".into())
-            .spawn(move || backend::run(s))?;
-        Ok(AsyncLogger {
-            shared,
-            backend: Mutex::new(Some(handle)),
-        })
+        let handle = std::thread::Builder::new().name("kingpin-logger".into()).spawn(move || backend::run(s))?;
+        Ok(AsyncLogger { shared, backend: Mutex::new(Some(handle)) })
     }
 
     /// The current level filter.
@@ -290,15 +285,7 @@ impl AsyncLogger {
         let mut line = Vec::with_capacity(128);
         let thread = line::thread_field(crate::sys::gettid(), None);
         let (level, target) = (record.level(), record.target());
-        line::write_line(
-            &mut line,
-            &mut Clock::new(),
-            SystemTime::now(),
-            level,
-            &thread,
-            target,
-            record.args(),
-        );
+        line::write_line(&mut line, &mut Clock::new(), SystemTime::now(), level, &thread, target, record.args());
         line
     }
 
@@ -311,11 +298,7 @@ impl AsyncLogger {
     /// Where the thread-local cannot be used: goes through the shared orphan buffer.
     fn log_orphan(&self, record: &Record<'_>) {
         let line = Self::format_plain(record);
-        if !self
-            .shared
-            .orphan
-            .append(&self.shared, |buf| buf.extend_from_slice(&line))
-        {
+        if !self.shared.orphan.append(&self.shared, |buf| buf.extend_from_slice(&line)) {
             self.sync_sink(|sink| sink.write_all(&line).and_then(|()| sink.flush()).is_ok());
         }
     }
@@ -333,11 +316,7 @@ impl Log for AsyncLogger {
         if self.shared.stopped.load(Ordering::Acquire) {
             return self.log_sync(record);
         }
-        let taken = LOCAL.try_with(|l| {
-            l.try_borrow_mut()
-                .ok()
-                .map(|mut l| l.append(&self.shared, record))
-        });
+        let taken = LOCAL.try_with(|l| l.try_borrow_mut().ok().map(|mut l| l.append(&self.shared, record)));
         match taken {
             Ok(Some(true)) => {}
             Ok(Some(false)) => self.log_sync(record),
@@ -369,16 +348,10 @@ impl std::fmt::Debug for AsyncLogger {
 
 /// The inverse of `LevelFilter as usize`.
 fn level_from_usize(n: usize) -> LevelFilter {
-    [
-        LevelFilter::Off,
-        LevelFilter::Error,
-        LevelFilter::Warn,
-        LevelFilter::Info,
-        LevelFilter::Debug,
-    ]
-    .get(n)
-    .copied()
-    .unwrap_or(LevelFilter::Trace)
+    [LevelFilter::Off, LevelFilter::Error, LevelFilter::Warn, LevelFilter::Info, LevelFilter::Debug]
+        .get(n)
+        .copied()
+        .unwrap_or(LevelFilter::Trace)
 }
 
 #[cfg(test)]
@@ -401,17 +374,8 @@ mod tests {
 
     #[test]
     fn closed_producers_release_their_buffers() {
-        let logger = LoggerBuilder::new()
-            .env_var(None)
-            .writer(std::io::sink())
-            .build()
-            .unwrap();
-        logger.log(
-            &Record::builder()
-                .args(format_args!("x"))
-                .level(log::Level::Info)
-                .build(),
-        );
+        let logger = LoggerBuilder::new().env_var(None).writer(std::io::sink()).build().unwrap();
+        logger.log(&Record::builder().args(format_args!("x")).level(log::Level::Info).build());
         assert!(logger.shutdown());
         let producers = LOCAL.with(|l| l.borrow().producers_of(logger.shared.id));
         assert_eq!(producers.len(), 1);

@@ -343,7 +343,6 @@ pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// The calling thread's kernel thread id (for log lines).
-#[allow(dead_code)] // used by the logger
 pub(crate) fn gettid() -> u64 {
     // SAFETY: gettid has no preconditions and cannot fail.
     unsafe { libc::gettid() as u64 }

@@ -28,9 +28,7 @@ fn timeout_after_the_deadline_and_the_function_runs_on() {
     assert!(matches!(r, Err(ContextError::TimedOut(d)) if d == Duration::from_millis(50)));
     assert!(start.elapsed() < BOUND);
     release_tx.send(()).unwrap();
-    done_rx
-        .recv_timeout(BOUND)
-        .expect("the detached function finishes on its own");
+    done_rx.recv_timeout(BOUND).expect("the detached function finishes on its own");
 }
 
 #[test]
@@ -41,10 +39,7 @@ fn the_token_is_cancelled_at_the_deadline() {
         tx.send(cancelled).unwrap();
     });
     assert!(matches!(r, Err(ContextError::TimedOut(_))));
-    assert!(
-        rx.recv_timeout(BOUND).unwrap(),
-        "the function saw the cancellation"
-    );
+    assert!(rx.recv_timeout(BOUND).unwrap(), "the function saw the cancellation");
 }
 
 #[test]

@@ -50,9 +50,7 @@ impl Stalled {
 impl Write for Stalled {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         let (lock, cv) = &*self.gate;
-        let _open = cv
-            .wait_timeout_while(lock.lock().unwrap(), BOUND, |open| !*open)
-            .unwrap();
+        let _open = cv.wait_timeout_while(lock.lock().unwrap(), BOUND, |open| !*open).unwrap();
         self.out.write(b)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -61,10 +59,7 @@ impl Write for Stalled {
 }
 
 fn builder(w: impl Write + Send + 'static) -> LoggerBuilder {
-    LoggerBuilder::new()
-        .env_var(None)
-        .level(LevelFilter::Trace)
-        .writer(w)
+    LoggerBuilder::new().env_var(None).level(LevelFilter::Trace).writer(w)
 }
 
 fn log_at(logger: &AsyncLogger, level: Level, target: &str, args: std::fmt::Arguments<'_>) {
@@ -72,9 +67,7 @@ fn log_at(logger: &AsyncLogger, level: Level, target: &str, args: std::fmt::Argu
 }
 
 fn parse_all(text: &str) -> Vec<LogLine<'_>> {
-    text.lines()
-        .map(|l| LogLine::parse(l).unwrap_or_else(|| panic!("bad line {l:?}")))
-        .collect()
+    text.lines().map(|l| LogLine::parse(l).unwrap_or_else(|| panic!("bad line {l:?}"))).collect()
 }
 
 /// Runs `f` on `n` named threads and joins them, failing (not hanging) after `BOUND`.
@@ -92,8 +85,7 @@ fn on_threads(n: usize, f: impl Fn(usize) + Send + Sync + 'static) {
             .unwrap();
     }
     for _ in 0..n {
-        rx.recv_timeout(BOUND)
-            .expect("a producer thread did not finish in time");
+        rx.recv_timeout(BOUND).expect("a producer thread did not finish in time");
     }
 }
 
@@ -102,13 +94,7 @@ fn blocking_mode_keeps_every_line_once_in_order() {
     const N: usize = 4;
     const M: usize = 20_000;
     let out = Capture::default();
-    let logger = Arc::new(
-        builder(out.clone())
-            .blocking(true)
-            .buffer_capacity(4096)
-            .build()
-            .unwrap(),
-    );
+    let logger = Arc::new(builder(out.clone()).blocking(true).buffer_capacity(4096).build().unwrap());
     let l = logger.clone();
     on_threads(N, move |i| {
         for j in 0..M {
@@ -135,10 +121,7 @@ fn drop_mode_never_blocks_on_a_stalled_sink_and_reports_drops() {
     let sink = Stalled::default();
     let logger = Arc::new(builder(sink.clone()).buffer_capacity(4096).build().unwrap());
     log_at(&logger, Level::Info, "t", format_args!("first"));
-    assert!(
-        !logger.flush_within(Duration::from_millis(200)),
-        "the backend should be stuck in write"
-    );
+    assert!(!logger.flush_within(Duration::from_millis(200)), "the backend should be stuck in write");
     const N: usize = 2;
     const M: usize = 10_000;
     let l = logger.clone();
@@ -157,13 +140,7 @@ fn drop_mode_never_blocks_on_a_stalled_sink_and_reports_drops() {
     let mut kept = 0;
     for l in &lines {
         if l.target == "kingpin::logger" {
-            let n = l
-                .message
-                .strip_prefix("dropped ")
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap();
+            let n = l.message.strip_prefix("dropped ").unwrap().split(' ').next().unwrap();
             assert!(l.message.ends_with("(backend behind)"));
             assert_eq!(l.level, Level::Warn);
             dropped += n.parse::<u64>().unwrap();
@@ -179,12 +156,7 @@ fn drop_mode_never_blocks_on_a_stalled_sink_and_reports_drops() {
 #[test]
 fn shutdown_flushes_everything_including_exited_threads() {
     let out = Capture::default();
-    let logger = Arc::new(
-        builder(out.clone())
-            .flush_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap(),
-    );
+    let logger = Arc::new(builder(out.clone()).flush_interval(Duration::from_secs(3600)).build().unwrap());
     let l = logger.clone();
     on_threads(3, move |i| {
         for j in 0..1000 {
@@ -192,10 +164,7 @@ fn shutdown_flushes_everything_including_exited_threads() {
         }
     });
     log_at(&logger, Level::Error, "t", format_args!("main"));
-    assert!(
-        out.text().is_empty(),
-        "nothing should be written before the timer or a flush"
-    );
+    assert!(out.text().is_empty(), "nothing should be written before the timer or a flush");
     assert!(logger.shutdown());
     assert_eq!(parse_all(&out.text()).len(), 3001);
     log_at(&logger, Level::Error, "t", format_args!("after shutdown"));
@@ -207,10 +176,7 @@ fn shutdown_flushes_everything_including_exited_threads() {
 #[test]
 fn drop_of_the_logger_flushes() {
     let out = Capture::default();
-    let logger = builder(out.clone())
-        .flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
+    let logger = builder(out.clone()).flush_interval(Duration::from_secs(3600)).build().unwrap();
     for j in 0..500 {
         log_at(&logger, Level::Info, "t", format_args!("n{j}"));
     }
@@ -248,16 +214,10 @@ fn line_format_fields() {
     assert_ne!(a.tid, c.tid);
     assert_eq!(c.level, Level::Error);
     let raw = text.lines().next().unwrap();
-    assert_eq!(
-        &raw[26..],
-        format!(" WARN  [tid {} fmt-thread] my::target: x=5 ok", a.tid)
-    );
+    assert_eq!(&raw[26..], format!(" WARN  [tid {} fmt-thread] my::target: x=5 ok", a.tid));
     let stamp = chrono::NaiveDateTime::parse_from_str(a.timestamp, "%Y-%m-%d %H:%M:%S%.6f").unwrap();
     let skew = chrono::Local::now().naive_local() - stamp;
-    assert!(
-        skew.num_seconds().abs() < 60,
-        "timestamp {stamp} is not local now"
-    );
+    assert!(skew.num_seconds().abs() < 60, "timestamp {stamp} is not local now");
 }
 
 #[test]
@@ -277,20 +237,11 @@ fn level_filter_at_run_time_and_from_the_environment() {
     assert_eq!(msgs, ["shown", "now shown"]);
 
     std::env::set_var("KINGPIN_LOG_TEST_LEVEL", "ERROR");
-    let env = LoggerBuilder::new()
-        .env_var(Some("KINGPIN_LOG_TEST_LEVEL"))
-        .writer(io::sink())
-        .build()
-        .unwrap();
+    let env = LoggerBuilder::new().env_var(Some("KINGPIN_LOG_TEST_LEVEL")).writer(io::sink()).build().unwrap();
     assert_eq!(env.level(), LevelFilter::Error);
     std::env::set_var("KINGPIN_LOG_TEST_LEVEL", "nonsense");
-    let bad = LoggerBuilder::new()
-        .env_var(Some("KINGPIN_LOG_TEST_LEVEL"))
-        .level(LevelFilter::Debug);
-    assert_eq!(
-        bad.writer(io::sink()).build().unwrap().level(),
-        LevelFilter::Debug
-    );
+    let bad = LoggerBuilder::new().env_var(Some("KINGPIN_LOG_TEST_LEVEL")).level(LevelFilter::Debug);
+    assert_eq!(bad.writer(io::sink()).build().unwrap().level(), LevelFilter::Debug);
 }
 
 /// A writer that fails its first `fail` writes, then captures.
@@ -315,12 +266,7 @@ impl Write for Flaky {
 #[test]
 fn a_failing_sink_is_counted_and_reported_and_the_backend_goes_on() {
     let out = Capture::default();
-    let logger = builder(Flaky {
-        fail: 2,
-        out: out.clone(),
-    })
-    .build()
-    .unwrap();
+    let logger = builder(Flaky { fail: 2, out: out.clone() }).build().unwrap();
     for round in 0..3 {
         log_at(&logger, Level::Info, "t", format_args!("round {round}"));
         assert!(AsyncLogger::flush(&logger));
@@ -329,19 +275,13 @@ fn a_failing_sink_is_counted_and_reported_and_the_backend_goes_on() {
     let text = out.text();
     let msgs: Vec<_> = parse_all(&text).iter().map(|l| l.message.to_owned()).collect();
     assert_eq!(msgs.last().unwrap(), "round 2");
-    assert!(
-        msgs.iter().any(|m| m.starts_with("sink failed 2 times")),
-        "{msgs:?}"
-    );
+    assert!(msgs.iter().any(|m| m.starts_with("sink failed 2 times")), "{msgs:?}");
 }
 
 #[test]
 fn a_stalled_sink_bounds_flush() {
     let sink = Stalled::default();
-    let logger = builder(sink.clone())
-        .flush_timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let logger = builder(sink.clone()).flush_timeout(Duration::from_millis(100)).build().unwrap();
     log_at(&logger, Level::Info, "t", format_args!("x"));
     let start = Instant::now();
     assert!(!logger.flush());
@@ -365,12 +305,7 @@ impl std::fmt::Display for Reentrant<'_> {
 fn reentrant_logging_does_not_deadlock() {
     let out = Capture::default();
     let logger = builder(out.clone()).build().unwrap();
-    log_at(
-        &logger,
-        Level::Info,
-        "outer",
-        format_args!("{}", Reentrant(&logger)),
-    );
+    log_at(&logger, Level::Info, "outer", format_args!("{}", Reentrant(&logger)));
     assert!(AsyncLogger::flush(&logger));
     let text = out.text();
     let mut msgs: Vec<_> = parse_all(&text).iter().map(|l| l.message).collect();
@@ -394,10 +329,7 @@ fn file_sink_rotates_by_size() {
         log_at(&logger, Level::Info, "rot", format_args!("line {j:05}"));
     }
     assert!(logger.shutdown());
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert_eq!(files.len(), 3, "{files:?}");
     for f in &files {

@@ -22,21 +22,14 @@ impl Write for Capture {
 #[test]
 fn init_installs_the_global_logger() {
     let out = Capture::default();
-    let guard = LoggerBuilder::new()
-        .env_var(None)
-        .level(LevelFilter::Info)
-        .writer(out.clone())
-        .init()
-        .unwrap();
+    let guard = LoggerBuilder::new().env_var(None).level(LevelFilter::Info).writer(out.clone()).init().unwrap();
     assert_eq!(log::max_level(), LevelFilter::Info);
     log::info!("hello {}", "world");
     log::debug!("filtered");
     guard.set_level(LevelFilter::Debug);
     assert_eq!(log::max_level(), LevelFilter::Debug);
     log::debug!(target: "custom", "now visible");
-    std::thread::spawn(|| log::warn!("from a thread that exits"))
-        .join()
-        .unwrap();
+    std::thread::spawn(|| log::warn!("from a thread that exits")).join().unwrap();
     let again = LoggerBuilder::new().writer(io::sink()).init();
     assert!(matches!(again, Err(InitError::AlreadySet)));
     drop(guard);

@@ -68,11 +68,7 @@ pub(super) fn run(shared: Arc<Shared>) {
             shared.sink_error();
         }
         if !exited.is_empty() {
-            shared
-                .registry
-                .lock()
-                .producers
-                .retain(|p| !exited.iter().any(|e| Arc::ptr_eq(p, e)));
+            shared.registry.lock().producers.retain(|p| !exited.iter().any(|e| Arc::ptr_eq(p, e)));
         }
         if stopping {
             shared.stopped.store(true, Ordering::Release);
@@ -140,23 +136,13 @@ impl Backend {
         self.notes.clear();
         let args = format_args!("{msg}");
         let (now, target) = (SystemTime::now(), "kingpin::logger");
-        line::write_line(
-            &mut self.notes,
-            &mut self.clock,
-            now,
-            Level::Warn,
-            &self.thread,
-            target,
-            &args,
-        );
+        line::write_line(&mut self.notes, &mut self.clock, now, Level::Warn, &self.thread, target, &args);
     }
 
     /// Writes `bytes`; after a run of failures, first a line saying how much was lost.
     fn write(&mut self, shared: &Shared, sink: &mut Sink, bytes: &[u8]) {
         if let Some((errors, lost)) = self.failing {
-            self.format_note(&format!(
-                "sink failed {errors} times; {lost} bytes of log lines lost"
-            ));
+            self.format_note(&format!("sink failed {errors} times; {lost} bytes of log lines lost"));
             let notes = std::mem::take(&mut self.notes);
             if self.write_raw(shared, sink, &notes) {
                 self.failing = None;
@@ -174,10 +160,7 @@ impl Backend {
         shared.sink_error();
         let (errors, lost) = self.failing.get_or_insert((0, 0));
         if *errors == 0 && !sink.is_stderr() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "kingpin::logger: the log sink failed: {e}; lines are lost"
-            );
+            let _ = writeln!(std::io::stderr(), "kingpin::logger: the log sink failed: {e}; lines are lost");
         }
         *errors += 1;
         *lost += bytes.len() as u64;

@@ -32,15 +32,10 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub fn parse_level(s: &str) -> Option<LevelFilter> {
     let s = s.trim();
-    [
-        LevelFilter::Off,
-        LevelFilter::Error,
-        LevelFilter::Warn,
-        LevelFilter::Info,
-    ]
-    .into_iter()
-    .chain([LevelFilter::Debug, LevelFilter::Trace])
-    .find(|l| l.as_str().eq_ignore_ascii_case(s))
+    [LevelFilter::Off, LevelFilter::Error, LevelFilter::Warn, LevelFilter::Info]
+        .into_iter()
+        .chain([LevelFilter::Debug, LevelFilter::Trace])
+        .find(|l| l.as_str().eq_ignore_ascii_case(s))
 }
 
 /// Builds an [`AsyncLogger`]. Defaults: level `Info` (overridden by `KINGPIN_LOG` when set),
@@ -165,10 +160,7 @@ impl LoggerBuilder {
     /// `path.1` (older ones shift to `path.2` … `path.keep_files`, the oldest is deleted) and a
     /// new file starts. Files are cut between lines. Ignored for other sinks.
     pub fn rotate(mut self, max_bytes: u64, keep_files: usize) -> Self {
-        self.rotation = Some(Rotation {
-            max_bytes: max_bytes.max(1),
-            keep: keep_files,
-        });
+        self.rotation = Some(Rotation { max_bytes: max_bytes.max(1), keep: keep_files });
         self
     }
 
@@ -188,21 +180,11 @@ impl LoggerBuilder {
             capacity: self.capacity,
             interval: self.interval,
             flush_timeout: self.flush_timeout,
-            registry: Mutex::new(Registry {
-                producers: Vec::new(),
-                closed: false,
-            }),
+            registry: Mutex::new(Registry { producers: Vec::new(), closed: false }),
             orphan: Producer::new(line::thread_field(0, Some("orphan"))),
-            wake: Mutex::new(Wake {
-                pending: false,
-                stopping: false,
-                flush_req: 0,
-            }),
+            wake: Mutex::new(Wake { pending: false, stopping: false, flush_req: 0 }),
             wake_cv: Condvar::new(),
-            done: Mutex::new(Done {
-                flushed: 0,
-                stopped: false,
-            }),
+            done: Mutex::new(Done { flushed: 0, stopped: false }),
             done_cv: Condvar::new(),
             stopped: AtomicBool::new(false),
             sink: Mutex::new(sink),

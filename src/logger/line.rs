@@ -27,10 +27,7 @@ pub(crate) struct Clock {
 impl Clock {
     /// A cache that formats on its first use.
     pub(crate) fn new() -> Self {
-        Clock {
-            sec: i64::MIN,
-            prefix: Vec::with_capacity(24),
-        }
+        Clock { sec: i64::MIN, prefix: Vec::with_capacity(24) }
     }
 
     /// Appends the timestamp of `now` to `out`.
@@ -183,24 +180,14 @@ impl<'a> LogLine<'a> {
             return None;
         }
         let (target, message) = rest.split_once(": ")?;
-        Some(LogLine {
-            timestamp,
-            level,
-            tid: tid.parse().ok()?,
-            thread_name,
-            target,
-            message,
-        })
+        Some(LogLine { timestamp, level, tid: tid.parse().ok()?, thread_name, target, message })
     }
 }
 
 /// Checks `YYYY-mm-dd HH:MM:SS.uuuuuu` digit by digit.
 fn timestamp_ok(t: &[u8]) -> bool {
     const SHAPE: &[u8; STAMP_LEN] = b"dddd-dd-dd dd:dd:dd.dddddd";
-    t.len() == STAMP_LEN
-        && t.iter()
-            .zip(SHAPE)
-            .all(|(&c, &s)| if s == b'd' { c.is_ascii_digit() } else { c == s })
+    t.len() == STAMP_LEN && t.iter().zip(SHAPE).all(|(&c, &s)| if s == b'd' { c.is_ascii_digit() } else { c == s })
 }
 
 #[cfg(test)]
@@ -210,15 +197,7 @@ mod tests {
 
     fn line(now: SystemTime, clock: &mut Clock, msg: fmt::Arguments<'_>) -> String {
         let mut out = Vec::new();
-        write_line(
-            &mut out,
-            clock,
-            now,
-            Level::Warn,
-            &thread_field(42, Some("w 1")),
-            "a::b",
-            &msg,
-        );
+        write_line(&mut out, clock, now, Level::Warn, &thread_field(42, Some("w 1")), "a::b", &msg);
         String::from_utf8(out).unwrap()
     }
 
@@ -230,15 +209,9 @@ mod tests {
         assert!(text.ends_with('\n'));
         let l = LogLine::parse(&text).unwrap();
         assert_eq!(l.level, Level::Warn);
-        assert_eq!(
-            (l.tid, l.thread_name, l.target, l.message),
-            (42, Some("w 1"), "a::b", "x=1 y: z")
-        );
+        assert_eq!((l.tid, l.thread_name, l.target, l.message), (42, Some("w 1"), "a::b", "x=1 y: z"));
         assert!(l.timestamp.ends_with(".007654"), "{}", l.timestamp);
-        let local = Local
-            .timestamp_opt(1_800_000_000, 0)
-            .unwrap()
-            .format("%Y-%m-%d %H:%M:%S");
+        let local = Local.timestamp_opt(1_800_000_000, 0).unwrap().format("%Y-%m-%d %H:%M:%S");
         assert!(l.timestamp.starts_with(&local.to_string()));
     }
 

@@ -33,12 +33,7 @@ pub(crate) enum Sink {
     /// Standard error.
     Stderr(io::Stderr),
     /// A file, with its rotation policy and current size.
-    File {
-        file: File,
-        path: PathBuf,
-        rotation: Option<Rotation>,
-        size: u64,
-    },
+    File { file: File, path: PathBuf, rotation: Option<Rotation>, size: u64 },
     /// A user-supplied writer.
     Writer(Box<dyn Write + Send>),
 }
@@ -52,12 +47,7 @@ impl Sink {
             SinkTarget::File(path) => {
                 let file = OpenOptions::new().create(true).append(true).open(&path)?;
                 let size = file.metadata()?.len();
-                Sink::File {
-                    file,
-                    path,
-                    rotation,
-                    size,
-                }
+                Sink::File { file, path, rotation, size }
             }
         })
     }
@@ -72,23 +62,13 @@ impl Sink {
         guard(|| match self {
             Sink::Stderr(e) => e.lock().write_all(bytes),
             Sink::Writer(w) => w.write_all(bytes),
-            Sink::File {
-                file,
-                path,
-                rotation: None,
-                size,
-            } => {
+            Sink::File { file, path, rotation: None, size } => {
                 file.write_all(bytes)?;
                 *size += bytes.len() as u64;
                 let _ = path;
                 Ok(())
             }
-            Sink::File {
-                file,
-                path,
-                rotation: Some(rot),
-                size,
-            } => write_rotating(file, path, *rot, size, bytes),
+            Sink::File { file, path, rotation: Some(rot), size } => write_rotating(file, path, *rot, size, bytes),
         })
     }
 
@@ -109,13 +89,7 @@ fn guard(f: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
 
 /// Writes `bytes` to a rotating file, splitting at line ends so no file passes `max_bytes`
 /// unless a single line is longer than that.
-fn write_rotating(
-    file: &mut File,
-    path: &Path,
-    rot: Rotation,
-    size: &mut u64,
-    mut bytes: &[u8],
-) -> io::Result<()> {
+fn write_rotating(file: &mut File, path: &Path, rot: Rotation, size: &mut u64, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let room = rot.max_bytes.saturating_sub(*size) as usize;
         let take = if bytes.len() <= room {
@@ -123,10 +97,7 @@ fn write_rotating(
         } else {
             match bytes[..room].iter().rposition(|&b| b == b'\n') {
                 Some(i) => i + 1,
-                None if *size == 0 => bytes
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(bytes.len(), |i| i + 1),
+                None if *size == 0 => bytes.iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| i + 1),
                 None => 0,
             }
         };
@@ -157,11 +128,7 @@ fn rotate(path: &Path, keep: usize) -> io::Result<File> {
         }
         fs::rename(path, numbered(1))?;
     }
-    OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(path)
+    OpenOptions::new().create(true).write(true).truncate(true).open(path)
 }
 
 #[cfg(test)]
@@ -172,10 +139,7 @@ mod tests {
     fn rotates_at_line_ends_and_keeps_n_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
-        let rot = Rotation {
-            max_bytes: 20,
-            keep: 2,
-        };
+        let rot = Rotation { max_bytes: 20, keep: 2 };
         let mut sink = Sink::open(SinkTarget::File(path.clone()), Some(rot)).unwrap();
         for i in 0..10 {
             sink.write_all(format!("line {i:03}\n").as_bytes()).unwrap(); // 9 bytes a line

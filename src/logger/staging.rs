@@ -45,11 +45,7 @@ impl Producer {
     /// A producer whose lines carry `thread` as their thread field.
     pub(crate) fn new(thread: Box<[u8]>) -> Arc<Producer> {
         Arc::new(Producer {
-            state: Mutex::new(Staging {
-                buf: Vec::new(),
-                dropped: 0,
-                closed: false,
-            }),
+            state: Mutex::new(Staging { buf: Vec::new(), dropped: 0, closed: false }),
             space: Condvar::new(),
             thread,
             dead: AtomicBool::new(false),
@@ -139,10 +135,7 @@ impl Local {
         if !shared.register(&producer) {
             return None;
         }
-        self.entries.push(Entry {
-            logger: shared.id,
-            producer,
-        });
+        self.entries.push(Entry { logger: shared.id, producer });
         Some(self.entries.len() - 1)
     }
 }
@@ -151,11 +144,7 @@ impl Local {
 impl Local {
     /// This thread's producers for the logger `id`.
     pub(crate) fn producers_of(&self, id: u64) -> Vec<Arc<Producer>> {
-        self.entries
-            .iter()
-            .filter(|e| e.logger == id)
-            .map(|e| e.producer.clone())
-            .collect()
+        self.entries.iter().filter(|e| e.logger == id).map(|e| e.producer.clone()).collect()
     }
 }
 
