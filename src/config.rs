@@ -24,6 +24,7 @@ pub(crate) struct LoopConfig {
     pub(crate) max_input: usize,
     pub(crate) panic_policy: PanicPolicy,
     pub(crate) half_close: bool,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Default for LoopConfig {
@@ -36,6 +37,7 @@ impl Default for LoopConfig {
             max_input: 64 * 1024 * 1024,
             panic_policy: PanicPolicy::CloseConnection,
             half_close: false,
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -186,6 +188,116 @@ impl ServerConfig {
     }
 
     /// What a panic in a callback does (default: close that connection, keep serving).
+    pub fn panic_policy(mut self, p: PanicPolicy) -> Self {
+        self.lp.panic_policy = p;
+        self
+    }
+}
+
+/// Settings of an [`crate::EpollTPClient`], built by chained setters.
+///
+/// # Examples
+///
+/// ```
+/// use kingpin::ClientConfig;
+/// use std::time::Duration;
+///
+/// let config = ClientConfig::default().threads(4).connect_timeout(Duration::from_secs(2));
+/// assert_eq!(config.get_threads(), 4);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub(crate) threads: usize,
+    pub(crate) connect_batch: usize,
+    pub(crate) mutex_delay: Duration,
+    pub(crate) resolve_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) lp: LoopConfig,
+}
+
+impl Default for ClientConfig {
+    /// One IO thread per CPU, 5 s connect timeout.
+    fn default() -> Self {
+        ClientConfig {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            connect_batch: 64,
+            mutex_delay: Duration::from_millis(10),
+            resolve_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            thread_name: "kingpin-client".into(),
+            lp: LoopConfig::default(),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Number of IO threads, one epoll each (default: one per CPU; at least 1).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// The configured number of IO threads.
+    pub fn get_threads(&self) -> usize {
+        self.threads
+    }
+
+    /// How long a connect may take before it fails with `TimedOut` (default 5 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.lp.connect_timeout = d;
+        self
+    }
+
+    /// How long resolving a host name may take (default 5 s).
+    pub fn resolve_timeout(mut self, d: Duration) -> Self {
+        self.resolve_timeout = d;
+        self
+    }
+
+    /// Most targets one thread takes from the pool per turn (default 64).
+    pub fn connect_batch(mut self, n: usize) -> Self {
+        self.connect_batch = n.max(1);
+        self
+    }
+
+    /// How long shutdown waits for pending output before it force-closes (default 5 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Prefix of the IO threads' names (default `kingpin-client`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Longest an idle loop blocks in `epoll_wait` (default: until an event or a timer).
+    pub fn epoll_timeout(mut self, d: Option<Duration>) -> Self {
+        self.lp.epoll_timeout = d;
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on every connection (default `true`).
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.lp.nodelay = on;
+        self
+    }
+
+    /// Most unconsumed input bytes a connection may hold (default 64 MiB).
+    pub fn max_input_buffer(mut self, n: usize) -> Self {
+        self.lp.max_input = n.max(1);
+        self
+    }
+
+    /// Keeps a connection open after the peer shuts its write side (default `false`).
+    pub fn allow_half_close(mut self, on: bool) -> Self {
+        self.lp.half_close = on;
+        self
+    }
+
+    /// What a panic in a callback does (default: close that connection, keep going).
     pub fn panic_policy(mut self, p: PanicPolicy) -> Self {
         self.lp.panic_policy = p;
         self

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::handle::{ConnHandle, ConnShared};
-use crate::io_ctx::IoCtx;
+use crate::io_ctx::{ConnTimer, IoCtx};
 use crate::timer::TimerId;
-use crate::{sys, Buffer, CloseReason, ConnId};
+use crate::{sys, Buffer, CloseReason, ConnId, Target};
 
 /// The write side of a connection: its socket and pending output.
 pub(crate) struct Outbound {
@@ -115,6 +115,12 @@ pub(crate) struct Connection {
     pub(crate) peer_gone: bool,
     pub(crate) context: Option<Box<dyn Any>>,
     pub(crate) shared: Option<Arc<ConnShared>>,
+    /// The client target this connection came from.
+    pub(crate) target: Option<Arc<Target>>,
+    /// A client connect in progress: the attempt number.
+    pub(crate) connecting: Option<u32>,
+    /// The connect timeout of a connect in progress.
+    pub(crate) connect_timer: Option<TimerId>,
 }
 
 impl Connection {
@@ -135,6 +141,9 @@ impl Connection {
             peer_gone: false,
             context: None,
             shared: None,
+            target: None,
+            connecting: None,
+            connect_timer: None,
         }
     }
 
@@ -175,6 +184,11 @@ impl<'a> Conn<'a> {
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.c.peer
+    }
+
+    /// The client target this connection was made for (`None` on a server).
+    pub fn target(&self) -> Option<&Target> {
+        self.c.target.as_deref()
     }
 
     /// The local address of the socket.
@@ -302,7 +316,7 @@ impl<'a> Conn<'a> {
     /// unless the connection has closed by then or the timer is cancelled.
     pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
         let deadline = self.io.now + delay;
-        self.io.conn_timers.insert(deadline, None, (self.c.id, tag))
+        self.io.conn_timers.insert(deadline, None, (self.c.id, ConnTimer::User(tag)))
     }
 
     /// Cancels a timer set with [`Conn::set_timer`]; `false` if it already fired.

@@ -97,6 +97,9 @@ pub(crate) fn add_connection<H: IoHandler>(
 /// Handles the epoll events of connection `id`.
 pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId, events: u32) {
     let Some(c) = core.conns.get_mut(id) else { return };
+    if c.connecting.is_some() {
+        return crate::connector::on_connect_event(h, core, id, events);
+    }
     if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0 && c.reading {
         let input = c.input.get_or_insert_with(|| core.io.pool.get());
         match input.read_from(c.out.fd.as_fd()) {
@@ -143,6 +146,9 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
 /// queues `on_write_complete`, shuts its write side, and fixes its epoll interest.
 pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
+    if c.connecting.is_some() {
+        return; // the connector drives it until the connect ends
+    }
     if let Some(e) = c.out.error.take() {
         if c.close_now.is_none() {
             c.reading = false;
@@ -219,6 +225,16 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
         }
     }
     let Some(c) = core.conns.remove(id) else { return };
+    if c.connecting.is_some() {
+        core.io.stats.connecting_changed(-1);
+    } else {
+        core.io.stats.on_close();
+    }
+    if c.target.is_some() {
+        if let Some(pool) = &core.io.targets {
+            pool.done();
+        }
+    }
     match &reason {
         CloseReason::Error(e) => log::debug!(target: "kingpin::conn", "conn {id} ({}): {e}", c.peer),
         CloseReason::ShutdownForced => {
@@ -236,7 +252,6 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
     for b in [input, out.buf].into_iter().flatten() {
         core.io.pool.put(b);
     }
-    core.io.stats.on_close();
     drop(out.fd);
 }
 

@@ -1,9 +1,11 @@
 //! The IO loop: one per thread, one epoll each. It owns its connections for their whole life.
+//! A server loop has an acceptor, a client loop a connector; the rest is the same.
 //!
 //! One turn:
 //!
 //! ```text
-//!  compete for the accept mutex ─► epoll_wait(timeout = next timer, mutex delay, …)
+//!  take targets and start connects (client) ─► compete for the accept mutex (server)
+//!      ─► epoll_wait(timeout = next timer, mutex delay, …)
 //!      ─► accept a batch, release the mutex ─► connection events (read → on_message, write)
 //!      ─► mailbox (commands from other threads) ─► on_write_complete ─► timers ─► on_epoll_loop
 //! ```
@@ -19,13 +21,15 @@ use std::time::{Duration, Instant};
 use crate::acceptor::{Acceptor, LISTENER_TOKEN};
 use crate::buffer_pool::BufferPool;
 use crate::config::LoopConfig;
+use crate::connector::{self, Connector};
 use crate::dispatch::{self, report_panic};
-use crate::io_ctx::IoCtx;
+use crate::io_ctx::{ConnTimer, IoCtx};
 use crate::loop_ctx::LoopCore;
 use crate::mailbox::{Command, ConnSink, Mailbox};
 use crate::slab::Slab;
 use crate::stats::LoopStats;
 use crate::sys::{self, EpollEvent, EPOLLIN};
+use crate::target_pool::{PoolEntry, TargetPool};
 use crate::timer::{timeout_ms, TimerQueue};
 use crate::{CloseReason, Conn, ConnId, IoHandler, LoopHandle};
 
@@ -39,6 +43,7 @@ pub(crate) struct LoopParts<H> {
     pub(crate) mailbox: Arc<Mailbox<H>>,
     pub(crate) stats: Arc<LoopStats>,
     pub(crate) cfg: LoopConfig,
+    pub(crate) targets: Option<Arc<TargetPool>>,
 }
 
 impl<H: IoHandler> LoopParts<H> {
@@ -46,7 +51,7 @@ impl<H: IoHandler> LoopParts<H> {
     ///
     /// # Errors
     /// When `epoll_create1` or `eventfd` fails (e.g. out of descriptors).
-    pub(crate) fn new(index: usize, cfg: LoopConfig) -> io::Result<Self> {
+    pub(crate) fn new(index: usize, cfg: LoopConfig, targets: Option<Arc<TargetPool>>) -> io::Result<Self> {
         let epoll = sys::epoll_create()?;
         let waker = crate::waker::Waker::new()?;
         sys::epoll_add(epoll.as_fd(), waker.as_fd(), EPOLLIN, WAKER_TOKEN)?;
@@ -56,6 +61,7 @@ impl<H: IoHandler> LoopParts<H> {
             mailbox: Arc::new(Mailbox::new(waker)),
             stats: Arc::new(LoopStats::default()),
             cfg,
+            targets,
         })
     }
 
@@ -76,11 +82,18 @@ pub(crate) struct EventLoop<H> {
     accept_errors: Vec<io::Error>,
     /// Set when shutdown begins: connections are force-closed at this deadline.
     deadline: Option<Instant>,
+    connector: Option<Connector>,
+    entries: Vec<PoolEntry>,
 }
 
 impl<H: IoHandler> EventLoop<H> {
     /// Builds the loop on its own thread around `handler`.
-    pub(crate) fn new(parts: LoopParts<H>, handler: H, acceptor: Option<Acceptor>) -> Self {
+    pub(crate) fn new(
+        parts: LoopParts<H>,
+        handler: H,
+        acceptor: Option<Acceptor>,
+        connector: Option<Connector>,
+    ) -> Self {
         let handle = parts.handle();
         let cfg = parts.cfg;
         let sink: Arc<dyn ConnSink> = parts.mailbox.clone();
@@ -91,6 +104,7 @@ impl<H: IoHandler> EventLoop<H> {
             stats: parts.stats,
             sink,
             conn_timers: TimerQueue::new(false),
+            targets: parts.targets,
             write_complete: Vec::new(),
             write_complete_spare: Vec::new(),
             now: Instant::now(),
@@ -113,6 +127,8 @@ impl<H: IoHandler> EventLoop<H> {
             accepted: Vec::new(),
             accept_errors: Vec::new(),
             deadline: None,
+            connector,
+            entries: Vec::new(),
         }
     }
 
@@ -140,6 +156,14 @@ impl<H: IoHandler> EventLoop<H> {
     }
 
     fn turn(&mut self) -> io::Result<()> {
+        if let Some(connector) = self.connector.as_mut() {
+            connector.take(&mut self.entries);
+            let mut entries = std::mem::take(&mut self.entries);
+            for entry in entries.drain(..) {
+                connector::start_connect(&mut self.handler, &mut self.core, entry);
+            }
+            self.entries = entries;
+        }
         let timeout = self.timeout();
         let n = sys::epoll_wait(self.core.io.epoll.as_fd(), &mut self.events, timeout)?;
         self.core.io.now = Instant::now();
@@ -201,6 +225,9 @@ impl<H: IoHandler> EventLoop<H> {
                 cap(d);
             }
         }
+        if let Some(d) = self.connector.as_ref().and_then(Connector::cap) {
+            cap(d);
+        }
         if !self.core.io.write_complete.is_empty() {
             cap(Duration::ZERO);
         }
@@ -244,9 +271,23 @@ impl<H: IoHandler> EventLoop<H> {
                 (None, None) => break,
                 (Some(c), l) if l.map_or(true, |l| c <= l) => {
                     let Some(e) = self.core.io.conn_timers.pop_expired(now) else { break };
-                    let (id, tag) = e.task;
-                    dispatch::call(&mut self.handler, &mut self.core, id, "on_timer", |h, conn| h.on_timer(conn, tag));
-                    dispatch::settle(&mut self.handler, &mut self.core, id);
+                    let (h, core) = (&mut self.handler, &mut self.core);
+                    match e.task {
+                        (id, ConnTimer::User(tag)) => {
+                            dispatch::call(h, core, id, "on_timer", |h, conn| h.on_timer(conn, tag));
+                            dispatch::settle(h, core, id);
+                        }
+                        (id, ConnTimer::ConnectTimeout) => {
+                            if core.conns.get(id).is_some_and(|c| c.connecting.is_some()) {
+                                let timeout = core.io.cfg.connect_timeout;
+                                let error = io::Error::new(
+                                    io::ErrorKind::TimedOut,
+                                    format!("connect timed out after {timeout:?}"),
+                                );
+                                connector::connect_failed(h, core, id, error);
+                            }
+                        }
+                    }
                 }
                 _ => {
                     let Some(mut e) = self.core.timers.pop_expired(now) else { break };
@@ -274,11 +315,19 @@ impl<H: IoHandler> EventLoop<H> {
         if let Some(acceptor) = self.acceptor.as_mut() {
             acceptor.disable(&self.core.io);
         }
+        if let Some(connector) = self.connector.as_mut() {
+            connector.disable();
+        }
         for id in self.core.conns.ids() {
-            if let Some(c) = self.core.conns.get_mut(id) {
+            let (h, core) = (&mut self.handler, &mut self.core);
+            let Some(c) = core.conns.get_mut(id) else { continue };
+            if c.connecting.is_some() {
+                let error = io::Error::new(io::ErrorKind::Interrupted, "client shut down before the connect finished");
+                connector::connect_failed(h, core, id, error);
+            } else {
                 c.request_close(CloseReason::Shutdown);
+                dispatch::settle(h, core, id);
             }
-            dispatch::settle(&mut self.handler, &mut self.core, id);
         }
     }
 

@@ -4,11 +4,11 @@ use std::fmt;
 use std::io;
 
 use crate::event_loop::LoopCtx;
-use crate::Conn;
+use crate::{Conn, ConnectFailure, Target};
 
 /// The callbacks of one IO thread. Every method has a default that does nothing.
 ///
-/// A server or client builds one handler per IO thread with its factory, on that thread, and
+/// An [`crate::EpollTPServer`] or [`crate::EpollTPClient`] builds one handler per IO thread with its factory, on that thread, and
 /// calls it only from there: a handler needs no locks for its own state and need not be `Send`.
 /// Connections of the thread share the handler; per-connection state goes in
 /// [`Conn::set_context`].
@@ -40,7 +40,8 @@ pub trait IoHandler: 'static {
         let _ = ctx;
     }
 
-    /// A connection was accepted (server) or established (client).
+    /// A connection was accepted (server) or established (client; its target's first message
+    /// has already been sent).
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         let _ = conn;
     }
@@ -90,6 +91,13 @@ pub trait IoHandler: 'static {
         Self: Sized,
     {
         let _ = ctx;
+    }
+
+    /// A client connect to `target` failed for good: refused, unreachable, timed out (the
+    /// config's connect timeout), its name did not resolve, or the client shut down first.
+    /// Retries of a target with a [`crate::Reconnect`] policy happen before this is called.
+    fn on_connect_failed(&mut self, target: &Target, failure: &ConnectFailure) {
+        let _ = (target, failure);
     }
 
     /// `accept` failed (e.g. `EMFILE`: out of file descriptors). The server has already logged

@@ -8,8 +8,18 @@ use crate::buffer_pool::BufferPool;
 use crate::config::LoopConfig;
 use crate::mailbox::ConnSink;
 use crate::stats::LoopStats;
+use crate::target_pool::TargetPool;
 use crate::timer::TimerQueue;
 use crate::ConnId;
+
+/// What a connection timer is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ConnTimer {
+    /// Set by the user with a tag for `on_timer`.
+    User(u64),
+    /// A client connect that must have finished by now.
+    ConnectTimeout,
+}
 
 /// What a [`crate::Conn`] borrows from its loop besides the connection itself.
 pub(crate) struct IoCtx {
@@ -23,8 +33,10 @@ pub(crate) struct IoCtx {
     pub(crate) stats: Arc<LoopStats>,
     /// The loop's mailbox, for handles.
     pub(crate) sink: Arc<dyn ConnSink>,
-    /// Timers set by [`crate::Conn::set_timer`]: (connection, tag).
-    pub(crate) conn_timers: TimerQueue<(ConnId, u64)>,
+    /// Timers of connections: user timers and connect timeouts.
+    pub(crate) conn_timers: TimerQueue<(ConnId, ConnTimer)>,
+    /// The client's target pool (client loops only).
+    pub(crate) targets: Option<Arc<TargetPool>>,
     /// Connections whose output drained: `on_write_complete` is due on the next pass.
     pub(crate) write_complete: Vec<ConnId>,
     /// The other half of the double-buffered `write_complete` list (no allocation per turn).

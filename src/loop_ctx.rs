@@ -87,19 +87,20 @@ impl<H: 'static> LoopCtx<'_, H> {
     ///
     /// Sends and closes made through it take effect when the closure or callback returns.
     pub fn conn(&mut self, id: ConnId) -> Option<Conn<'_>> {
-        let c = self.core.conns.get_mut(id)?;
+        let c = self.core.conns.get_mut(id).filter(|c| c.connecting.is_none())?;
         self.core.touched.push(id);
         Some(Conn::new(c, &mut self.core.io))
     }
 
-    /// Number of connections this loop holds.
+    /// Number of connections this loop holds (client connects in progress included).
     pub fn connection_count(&self) -> usize {
         self.core.conns.len()
     }
 
     /// Ids of every connection this loop holds.
     pub fn conn_ids(&self) -> Vec<ConnId> {
-        self.core.conns.ids()
+        let conns = &self.core.conns;
+        conns.ids().into_iter().filter(|id| conns.get(*id).is_some_and(|c| c.connecting.is_none())).collect()
     }
 
     /// Whether shutdown has begun (no new connections; existing ones are draining).

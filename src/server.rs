@@ -5,13 +5,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::acceptor::{AcceptConfig, AcceptShared, Acceptor, LoopPeer};
-use crate::event_loop::{EventLoop, LoopParts};
-use crate::mailbox::{Command, ConnSink};
-use crate::stats::LoopStats;
+use crate::acceptor::{AcceptConfig, AcceptShared, Acceptor};
+use crate::event_loop::EventLoop;
+use crate::loop_group::LoopGroup;
 use crate::{sys, IoHandler, LoopHandle, ServerConfig, Stats};
 
 type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
@@ -77,42 +75,25 @@ impl<H: IoHandler> EpollTPServer<H> {
         let cfg = self.config;
         let listener = sys::tcp_listen(&cfg.addr, cfg.backlog, false)?;
         let local_addr = sys::local_addr(listener.as_fd())?;
-        let parts = (0..cfg.threads).map(|i| LoopParts::<H>::new(i, cfg.lp.clone())).collect::<io::Result<Vec<_>>>()?;
-        let loops: Vec<LoopHandle<H>> = parts.iter().map(LoopParts::handle).collect();
-        let stats: Vec<Arc<LoopStats>> = parts.iter().map(|p| p.stats.clone()).collect();
-        let peers = parts
-            .iter()
-            .map(|p| LoopPeer { stats: p.stats.clone(), sink: p.mailbox.clone() as Arc<dyn ConnSink> })
-            .collect();
-        let shared = Arc::new(AcceptShared::new(listener, peers));
+        let parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp, None)?;
+        let shared = Arc::new(AcceptShared::new(listener, LoopGroup::peers(&parts)));
         let accept_cfg = AcceptConfig {
             batch: cfg.accept_batch,
             mutex_delay: cfg.accept_mutex_delay,
             error_backoff: cfg.accept_error_backoff,
         };
-        let mut handle = ServerHandle {
-            local_addr,
-            loops,
-            stats,
-            threads: Vec::with_capacity(cfg.threads),
-            shutdown_timeout: cfg.shutdown_timeout,
-        };
-        for part in parts {
-            let index = part.index;
-            let shared = shared.clone();
-            let factory = self.factory.clone();
-            let spawned = std::thread::Builder::new().name(format!("{}-{index}", cfg.thread_name)).spawn(move || {
-                let acceptor = Acceptor::new(shared, index, accept_cfg);
-                let handler = factory();
-                EventLoop::new(part, handler, Some(acceptor)).run()
-            });
-            match spawned {
-                Ok(t) => handle.threads.push(t),
-                Err(e) => return Err(e), // `handle` drops: started threads shut down and join
-            }
-        }
+        let factory = self.factory;
+        let group = LoopGroup::spawn(
+            parts,
+            &cfg.thread_name,
+            cfg.shutdown_timeout,
+            Arc::new(move |part| {
+                let acceptor = Acceptor::new(shared.clone(), part.index, accept_cfg);
+                EventLoop::new(part, factory(), Some(acceptor), None)
+            }),
+        )?;
         log::info!(target: "kingpin::server", "listening on {local_addr} with {} IO threads", cfg.threads);
-        Ok(handle)
+        Ok(ServerHandle { local_addr, group })
     }
 
     /// Starts the server and blocks until it has shut down (see [`ServerHandle::join`]).
@@ -135,10 +116,7 @@ impl<H> fmt::Debug for EpollTPServer<H> {
 /// Dropping the handle shuts the server down and waits for its threads.
 pub struct ServerHandle<H: IoHandler> {
     local_addr: SocketAddr,
-    loops: Vec<LoopHandle<H>>,
-    stats: Vec<Arc<LoopStats>>,
-    threads: Vec<JoinHandle<io::Result<()>>>,
-    shutdown_timeout: Duration,
+    group: LoopGroup<H>,
 }
 
 impl<H: IoHandler> ServerHandle<H> {
@@ -149,17 +127,17 @@ impl<H: IoHandler> ServerHandle<H> {
 
     /// Handles to the IO loops, by index.
     pub fn loops(&self) -> &[LoopHandle<H>] {
-        &self.loops
+        self.group.loops()
     }
 
     /// Counters summed over all IO threads. Any thread.
     pub fn stats(&self) -> Stats {
-        self.stats.iter().map(|s| s.snapshot()).sum()
+        self.group.stats()
     }
 
     /// Counters of each IO thread, by loop index. Any thread.
     pub fn loop_stats(&self) -> Vec<Stats> {
-        self.stats.iter().map(|s| s.snapshot()).collect()
+        self.group.loop_stats()
     }
 
     /// Begins a graceful shutdown with the configured timeout; returns at once. Idempotent.
@@ -170,16 +148,7 @@ impl<H: IoHandler> ServerHandle<H> {
 
     /// A cloneable, `Send + Sync` trigger for shutdown, e.g. for a Ctrl+C handler.
     pub fn shutdown_handle(&self) -> Shutdown {
-        let loops = self.loops.clone();
-        Shutdown {
-            timeout: self.shutdown_timeout,
-            trigger: Arc::new(move |deadline| {
-                for l in &loops {
-                    // A loop that already stopped needs no telling.
-                    let _ = l.mailbox().push(Command::Shutdown(deadline));
-                }
-            }),
-        }
+        self.group.shutdown_handle()
     }
 
     /// Waits until every IO thread has exited (after [`ServerHandle::shutdown`]).
@@ -189,32 +158,7 @@ impl<H: IoHandler> ServerHandle<H> {
     /// `io::ErrorKind::Other` error if an IO thread panicked outside any callback (e.g. in
     /// the handler factory).
     pub fn join(mut self) -> io::Result<()> {
-        self.join_threads()
-    }
-
-    fn join_threads(&mut self) -> io::Result<()> {
-        let mut result = Ok(());
-        for t in self.threads.drain(..) {
-            let r = match t.join() {
-                Ok(r) => r,
-                Err(p) => Err(io::Error::other(format!("IO thread panicked: {}", crate::dispatch::panic_message(&*p)))),
-            };
-            if let (Ok(()), Err(e)) = (&result, r) {
-                result = Err(e);
-            }
-        }
-        result
-    }
-}
-
-impl<H: IoHandler> Drop for ServerHandle<H> {
-    fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            self.shutdown();
-            if let Err(e) = self.join_threads() {
-                log::error!(target: "kingpin::server", "{e}");
-            }
-        }
+        self.group.join()
     }
 }
 
@@ -222,13 +166,14 @@ impl<H: IoHandler> fmt::Debug for ServerHandle<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerHandle")
             .field("local_addr", &self.local_addr)
-            .field("threads", &self.loops.len())
+            .field("threads", &self.loops().len())
             .finish()
     }
 }
 
-/// Triggers a graceful shutdown from any thread: stop accepting, write pending output (until
-/// the timeout), close every connection (their `on_closed` fires), and let the IO threads exit.
+/// Triggers a graceful shutdown from any thread: stop accepting (or connecting), write pending
+/// output (until the timeout), close every connection (their `on_closed` fires), and let the
+/// IO threads exit.
 #[derive(Clone)]
 pub struct Shutdown {
     timeout: Duration,
@@ -236,6 +181,10 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
+    pub(crate) fn new(timeout: Duration, trigger: Arc<dyn Fn(Instant) + Send + Sync>) -> Self {
+        Shutdown { timeout, trigger }
+    }
+
     /// Begins shutdown with the configured timeout; returns at once. Idempotent; any thread.
     pub fn shutdown(&self) {
         self.shutdown_with_timeout(self.timeout);

@@ -91,7 +91,6 @@ impl<T> Slab<T> {
         id
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, id: ConnId) -> Option<&T> {
         match self.slots.get(id.index()) {
             Some(slot) if slot.generation == id.generation() => slot.value.as_ref(),

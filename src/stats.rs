@@ -14,6 +14,7 @@ pub(crate) struct LoopStats {
 #[derive(Debug, Default)]
 struct Counters {
     open: AtomicU64,
+    connecting: AtomicU64,
     accepted: AtomicU64,
     closed: AtomicU64,
     bytes_in: AtomicU64,
@@ -26,6 +27,18 @@ struct Counters {
 impl LoopStats {
     pub(crate) fn open(&self) -> u64 {
         self.inner.open.load(Relaxed)
+    }
+
+    pub(crate) fn connecting(&self) -> u64 {
+        self.inner.connecting.load(Relaxed)
+    }
+
+    pub(crate) fn connecting_changed(&self, delta: i64) {
+        if delta >= 0 {
+            self.inner.connecting.fetch_add(delta as u64, Relaxed);
+        } else {
+            self.inner.connecting.fetch_sub(delta.unsigned_abs(), Relaxed);
+        }
     }
 
     pub(crate) fn on_open(&self, accepted: bool) {
@@ -65,6 +78,7 @@ impl LoopStats {
         let c = &self.inner;
         Stats {
             connections: c.open.load(Relaxed),
+            connecting: c.connecting.load(Relaxed),
             accepted: c.accepted.load(Relaxed),
             closed: c.closed.load(Relaxed),
             bytes_in: c.bytes_in.load(Relaxed),
@@ -84,6 +98,8 @@ impl LoopStats {
 pub struct Stats {
     /// Connections open now.
     pub connections: u64,
+    /// Client connects in progress now.
+    pub connecting: u64,
     /// Connections accepted since start.
     pub accepted: u64,
     /// Connections closed since start, for any reason.
@@ -106,6 +122,7 @@ impl std::ops::Add for Stats {
     fn add(self, o: Stats) -> Stats {
         Stats {
             connections: self.connections + o.connections,
+            connecting: self.connecting + o.connecting,
             accepted: self.accepted + o.accepted,
             closed: self.closed + o.closed,
             bytes_in: self.bytes_in + o.bytes_in,

@@ -229,6 +229,11 @@ pub(crate) fn local_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     sock_name(fd, libc::getsockname)
 }
 
+/// The peer address of a connected socket (`getpeername`).
+pub(crate) fn peer_addr(fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+    sock_name(fd, libc::getpeername)
+}
+
 // ---------------------------------------------------------------------------------------------
 // sockets
 // ---------------------------------------------------------------------------------------------
@@ -298,6 +303,21 @@ pub(crate) fn accept(listener: BorrowedFd<'_>) -> io::Result<(OwnedFd, SocketAdd
     // SAFETY: zero-initialised storage, partly overwritten by the kernel: always initialised.
     let peer = from_sockaddr(unsafe { &storage.assume_init() })?;
     Ok((fd, peer))
+}
+
+/// Starts a non-blocking connect; `Ok(true)` while it is in progress (`EINPROGRESS`),
+/// `Ok(false)` when it completed at once.
+pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<bool> {
+    let (storage, len) = to_sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes for the socket's family.
+    let ret = unsafe { libc::connect(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) };
+    match cvt(ret) {
+        Ok(_) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(true),
+        // An interrupted non-blocking connect goes on in the background, like EINPROGRESS.
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 /// Takes the pending error of a socket (`SO_ERROR`), e.g. the outcome of a connect.
