@@ -64,6 +64,7 @@ impl AcceptShared {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AcceptConfig {
     pub(crate) batch: usize,
+    pub(crate) max_connections: Option<usize>,
     pub(crate) mutex_delay: Duration,
     pub(crate) error_backoff: Duration,
 }
@@ -106,11 +107,16 @@ impl Acceptor {
     }
 
     /// Competes for the accept mutex before `epoll_wait`. Returns a cap for the wait.
-    pub(crate) fn before_wait(&mut self, io: &IoCtx) -> Option<Duration> {
+    pub(crate) fn before_wait(&mut self, io: &IoCtx, hold_back: bool) -> Option<Duration> {
         debug_assert!(self.guard.is_none(), "the accept mutex is never held across turns");
         if !self.enabled {
             self.unregister(io);
             return None;
+        }
+        if hold_back {
+            // The memory budget is exhausted: let connections wait in the kernel's queue.
+            self.unregister(io);
+            return Some(self.cfg.mutex_delay);
         }
         if self.over_share() {
             self.unregister(io);
@@ -145,9 +151,24 @@ impl Acceptor {
     pub(crate) fn accept(&mut self, io: &IoCtx, out: &mut Vec<(OwnedFd, SocketAddr)>, errors: &mut Vec<io::Error>) {
         let Some(guard) = self.guard.as_mut() else { return };
         let listener = self.shared.listener.as_fd();
+        let open: u64 = self.shared.peers.iter().map(|p| p.stats.open()).sum();
+        let mut room = self.cfg.max_connections.map_or(usize::MAX, |max| max.saturating_sub(open as usize));
         for _ in 0..self.cfg.batch {
             match sys::accept(listener) {
-                Ok(conn) => out.push(conn),
+                Ok(conn) if room > 0 => {
+                    room -= 1;
+                    out.push(conn);
+                }
+                Ok((fd, peer)) => {
+                    // Over max_connections: refuse cleanly (the peer sees the close at once).
+                    io.stats.on_refused();
+                    drop(fd);
+                    let now = Instant::now();
+                    if self.last_error_log.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
+                        self.last_error_log = Some(now);
+                        log::warn!(target: "kingpin::accept", "refused {peer}: max_connections reached");
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     let code = e.raw_os_error().unwrap_or(0);
@@ -165,6 +186,7 @@ impl Acceptor {
                             // close instead of waiting in the queue while we cannot serve it.
                             if let Ok((fd, peer)) = sys::accept(listener) {
                                 log::debug!(target: "kingpin::accept", "refused {peer}: out of fds");
+                                io.stats.on_refused();
                                 drop(fd);
                             }
                             guard.spare = File::open("/dev/null").ok();

@@ -3,6 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::IdleTimeouts;
+
 /// What a panic in a user callback does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -25,6 +27,11 @@ pub(crate) struct LoopConfig {
     pub(crate) panic_policy: PanicPolicy,
     pub(crate) half_close: bool,
     pub(crate) connect_timeout: Duration,
+    pub(crate) idle: IdleTimeouts,
+    pub(crate) high_water: usize,
+    pub(crate) low_water: usize,
+    pub(crate) pause_on_high_water: bool,
+    pub(crate) max_output: Option<usize>,
 }
 
 impl Default for LoopConfig {
@@ -38,6 +45,11 @@ impl Default for LoopConfig {
             panic_policy: PanicPolicy::CloseConnection,
             half_close: false,
             connect_timeout: Duration::from_secs(5),
+            idle: IdleTimeouts::default(),
+            high_water: 4 << 20,
+            low_water: 1 << 20,
+            pause_on_high_water: true,
+            max_output: None,
         }
     }
 }
@@ -62,6 +74,8 @@ pub struct ServerConfig {
     pub(crate) accept_error_backoff: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) thread_name: String,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) memory_budget: Option<usize>,
     pub(crate) lp: LoopConfig,
 }
 
@@ -85,6 +99,8 @@ impl ServerConfig {
             accept_error_backoff: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
             thread_name: "kingpin-io".into(),
+            max_connections: None,
+            memory_budget: None,
             lp: LoopConfig::default(),
         }
     }
@@ -144,52 +160,20 @@ impl ServerConfig {
         self
     }
 
-    /// Most events one `epoll_wait` returns (default 1024).
-    pub fn max_events(mut self, n: usize) -> Self {
-        self.lp.max_events = n.max(1);
+    /// Most connections open at once over all IO threads (default: no limit but the fd
+    /// limit). Beyond it, a new connection is accepted and closed at once — refused cleanly —
+    /// and counted in [`crate::Stats::refused`].
+    pub fn max_connections(mut self, n: Option<usize>) -> Self {
+        self.max_connections = n;
         self
     }
 
-    /// Longest an idle loop blocks in `epoll_wait` (default: until an event or a timer), e.g.
-    /// to have [`crate::IoHandler::on_epoll_loop`] called at least that often.
-    pub fn epoll_timeout(mut self, d: Option<Duration>) -> Self {
-        self.lp.epoll_timeout = d;
-        self
-    }
-
-    /// Sets `TCP_NODELAY` on every connection (default `true`: no Nagle delay on replies).
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.lp.nodelay = on;
-        self
-    }
-
-    /// Initial capacity of pooled buffers (default 4 KiB; they grow as messages need).
-    pub fn buffer_capacity(mut self, n: usize) -> Self {
-        self.lp.buffer_capacity = n.max(64);
-        self
-    }
-
-    /// Most unconsumed input bytes a connection may hold; beyond it the connection is closed
-    /// with [`crate::CloseReason::InputLimit`] (default 64 MiB).
-    pub fn max_input_buffer(mut self, n: usize) -> Self {
-        self.lp.max_input = n.max(1);
-        self
-    }
-
-    /// Keeps a connection open after the peer shuts its write side (default `false`).
-    ///
-    /// By default end of stream closes the connection once pending output is written, so a
-    /// reply sent from `on_message` or `on_passively_closed` still arrives. With half-close
-    /// allowed the connection stays open, still able to send (e.g. a reply computed later),
-    /// until the handler calls [`crate::Conn::close`].
-    pub fn allow_half_close(mut self, on: bool) -> Self {
-        self.lp.half_close = on;
-        self
-    }
-
-    /// What a panic in a callback does (default: close that connection, keep serving).
-    pub fn panic_policy(mut self, p: PanicPolicy) -> Self {
-        self.lp.panic_policy = p;
+    /// A process-wide budget of bytes held in connection buffers (default: none). When all
+    /// loops together hold that much, they stop accepting and pause reading — pending output
+    /// keeps draining — until usage falls below 7/8 of the budget. None of the usual frameworks
+    /// has this; it bounds the server's buffer memory whatever its peers do.
+    pub fn memory_budget(mut self, bytes: Option<usize>) -> Self {
+        self.memory_budget = bytes;
         self
     }
 }
@@ -272,34 +256,95 @@ impl ClientConfig {
         self.thread_name = prefix.into();
         self
     }
-
-    /// Longest an idle loop blocks in `epoll_wait` (default: until an event or a timer).
-    pub fn epoll_timeout(mut self, d: Option<Duration>) -> Self {
-        self.lp.epoll_timeout = d;
-        self
-    }
-
-    /// Sets `TCP_NODELAY` on every connection (default `true`).
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.lp.nodelay = on;
-        self
-    }
-
-    /// Most unconsumed input bytes a connection may hold (default 64 MiB).
-    pub fn max_input_buffer(mut self, n: usize) -> Self {
-        self.lp.max_input = n.max(1);
-        self
-    }
-
-    /// Keeps a connection open after the peer shuts its write side (default `false`).
-    pub fn allow_half_close(mut self, on: bool) -> Self {
-        self.lp.half_close = on;
-        self
-    }
-
-    /// What a panic in a callback does (default: close that connection, keep going).
-    pub fn panic_policy(mut self, p: PanicPolicy) -> Self {
-        self.lp.panic_policy = p;
-        self
-    }
 }
+
+/// Setters of the loop settings, shared by [`ServerConfig`] and [`ClientConfig`].
+macro_rules! loop_setters {
+    ($ty:ident) => {
+        impl $ty {
+            /// Longest an idle loop blocks in `epoll_wait` (default: until an event or a timer),
+            /// e.g. to have [`crate::IoHandler::on_epoll_loop`] called at least that often.
+            pub fn epoll_timeout(mut self, d: Option<Duration>) -> Self {
+                self.lp.epoll_timeout = d;
+                self
+            }
+
+            /// Most events one `epoll_wait` returns (default 1024).
+            pub fn max_events(mut self, n: usize) -> Self {
+                self.lp.max_events = n.max(1);
+                self
+            }
+
+            /// Sets `TCP_NODELAY` on every connection (default `true`: no Nagle delay).
+            pub fn nodelay(mut self, on: bool) -> Self {
+                self.lp.nodelay = on;
+                self
+            }
+
+            /// Initial capacity of pooled buffers (default 4 KiB; they grow as messages need).
+            pub fn buffer_capacity(mut self, n: usize) -> Self {
+                self.lp.buffer_capacity = n.max(64);
+                self
+            }
+
+            /// Most unconsumed input bytes a connection may hold; beyond it the connection is
+            /// closed with [`crate::CloseReason::InputLimit`] (default 64 MiB).
+            pub fn max_input_buffer(mut self, n: usize) -> Self {
+                self.lp.max_input = n.max(1);
+                self
+            }
+
+            /// Most unsent output bytes a connection may hold; beyond it the connection is
+            /// closed with [`crate::CloseReason::OutputLimit`] (default: no limit — the high
+            /// water mark pauses reading instead).
+            pub fn max_output_buffer(mut self, n: Option<usize>) -> Self {
+                self.lp.max_output = n;
+                self
+            }
+
+            /// Write-buffer water marks (default 4 MiB and 1 MiB): when a connection's unsent
+            /// output reaches `high`, [`crate::IoHandler::on_high_water`] fires and (by default)
+            /// reading from it pauses; at `low` or below, reading resumes and
+            /// [`crate::IoHandler::on_low_water`] fires. So a peer that never reads cannot make
+            /// an echo-like handler buffer without bound.
+            pub fn write_water_marks(mut self, high: usize, low: usize) -> Self {
+                self.lp.high_water = high.max(1);
+                self.lp.low_water = low.min(self.lp.high_water - 1);
+                self
+            }
+
+            /// Whether reading pauses while output is above the high water mark (default `true`).
+            pub fn pause_reading_on_high_water(mut self, on: bool) -> Self {
+                self.lp.pause_on_high_water = on;
+                self
+            }
+
+            /// Default idle timeouts of every connection (default: none); see
+            /// [`crate::IoHandler::on_idle`] and [`crate::Conn::set_idle_timeouts`].
+            pub fn idle_timeouts(mut self, t: IdleTimeouts) -> Self {
+                self.lp.idle = t;
+                self
+            }
+
+            /// Keeps a connection open after the peer shuts its write side (default `false`).
+            ///
+            /// By default end of stream closes the connection once pending output is written,
+            /// so a reply sent from `on_message` or `on_passively_closed` still arrives. With
+            /// half-close allowed the connection stays open, still able to send (e.g. a reply
+            /// computed later), until the handler calls [`crate::Conn::close`].
+            pub fn allow_half_close(mut self, on: bool) -> Self {
+                self.lp.half_close = on;
+                self
+            }
+
+            /// What a panic in a callback does (default: close that connection, keep serving).
+            pub fn panic_policy(mut self, p: PanicPolicy) -> Self {
+                self.lp.panic_policy = p;
+                self
+            }
+        }
+    };
+}
+
+loop_setters!(ServerConfig);
+loop_setters!(ClientConfig);

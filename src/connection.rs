@@ -6,12 +6,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::handle::{ConnHandle, ConnShared};
+use crate::idle::IdleState;
 use crate::io_ctx::{ConnTimer, IoCtx};
 use crate::timer::TimerId;
-use crate::{sys, Buffer, CloseReason, ConnId, Target};
+use crate::{sys, Buffer, CloseReason, ConnId, IdleTimeouts, Target};
 
 /// The write side of a connection: its socket and pending output.
 pub(crate) struct Outbound {
@@ -25,6 +26,8 @@ pub(crate) struct Outbound {
     pub(crate) error: Option<io::Error>,
     /// Sends are refused (closing, write side shut, or torn down).
     pub(crate) refuse: bool,
+    /// When a byte was last written.
+    pub(crate) last_write: Instant,
 }
 
 impl Outbound {
@@ -47,6 +50,7 @@ impl Outbound {
             match sys::send(self.fd.as_fd(), data) {
                 Ok(n) => {
                     io.stats.add_out(n);
+                    self.last_write = io.now;
                     written = n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -68,6 +72,7 @@ impl Outbound {
             match sys::send(self.fd.as_fd(), buf.as_slice()) {
                 Ok(n) => {
                     io.stats.add_out(n);
+                    self.last_write = io.now;
                     buf.advance(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -121,15 +126,27 @@ pub(crate) struct Connection {
     pub(crate) connecting: Option<u32>,
     /// The connect timeout of a connect in progress.
     pub(crate) connect_timer: Option<TimerId>,
+    /// Idle timeouts and the activity they watch.
+    pub(crate) idle: Option<IdleState>,
+    /// The pending idle check.
+    pub(crate) idle_timer: Option<TimerId>,
+    /// Output is above the high water mark (until it falls to the low one).
+    pub(crate) above_high: bool,
+    /// Reading paused by backpressure.
+    pub(crate) paused: bool,
+    /// Reading paused by the handler.
+    pub(crate) user_paused: bool,
+    /// Buffer capacity this connection holds, as counted in the loop's total.
+    pub(crate) held: usize,
 }
 
 impl Connection {
-    pub(crate) fn new(id: ConnId, fd: OwnedFd, peer: SocketAddr) -> Self {
+    pub(crate) fn new(id: ConnId, fd: OwnedFd, peer: SocketAddr, now: Instant) -> Self {
         Connection {
             id,
             peer,
             input: None,
-            out: Outbound { fd, buf: None, wrote: false, error: None, refuse: false },
+            out: Outbound { fd, buf: None, wrote: false, error: None, refuse: false, last_write: now },
             registered: 0,
             reading: true,
             close_after_flush: None,
@@ -144,6 +161,12 @@ impl Connection {
             target: None,
             connecting: None,
             connect_timer: None,
+            idle: None,
+            idle_timer: None,
+            above_high: false,
+            paused: false,
+            user_paused: false,
+            held: 0,
         }
     }
 
@@ -275,6 +298,35 @@ impl<'a> Conn<'a> {
         self.c.out.refuse = true;
     }
 
+    /// Stops reading from the socket until [`Conn::resume_reading`] (e.g. while a slow
+    /// downstream catches up). Bytes already read stay in [`Conn::input`].
+    pub fn pause_reading(&mut self) {
+        self.c.user_paused = true;
+    }
+
+    /// Resumes reading after [`Conn::pause_reading`].
+    pub fn resume_reading(&mut self) {
+        self.c.user_paused = false;
+    }
+
+    /// Whether reading is paused, by the handler or by backpressure (output above the high
+    /// water mark).
+    pub fn is_reading_paused(&self) -> bool {
+        self.c.user_paused || self.c.paused
+    }
+
+    /// Replaces this connection's idle timeouts (the config's are the default); all `None`
+    /// turns them off.
+    pub fn set_idle_timeouts(&mut self, timeouts: IdleTimeouts) {
+        if let Some(t) = self.c.idle_timer.take() {
+            self.io.conn_timers.cancel(t);
+        }
+        self.c.idle = None;
+        if timeouts.is_enabled() {
+            arm_idle(self.c, self.io, timeouts);
+        }
+    }
+
     /// Whether the connection is closing or its write side is shut (sends are ignored).
     pub fn is_closing(&self) -> bool {
         self.c.out.refuse
@@ -357,5 +409,14 @@ impl Output<'_> {
 impl fmt::Debug for Output<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Output").field("pending", &self.out.pending()).finish()
+    }
+}
+
+/// Starts watching `c` for idleness with `timeouts` (which must enable at least one kind).
+pub(crate) fn arm_idle(c: &mut Connection, io: &mut IoCtx, timeouts: IdleTimeouts) {
+    let state = c.idle.get_or_insert_with(|| IdleState::new(timeouts, io.now));
+    state.timeouts = timeouts;
+    if let Some(at) = state.next_check(c.out.last_write) {
+        c.idle_timer = Some(io.conn_timers.insert(at, None, (c.id, ConnTimer::Idle)));
     }
 }

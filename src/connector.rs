@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connection::Connection;
+use crate::connection::{arm_idle, Connection};
 use crate::dispatch::{self, report_panic};
 use crate::io_ctx::ConnTimer;
 use crate::loop_ctx::{LoopCore, LoopTimer};
@@ -102,7 +102,8 @@ pub(crate) fn start_connect<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, ent
         Ok(v) => v,
         Err(e) => return retry_or_report(h, core, target, addr, e, attempts),
     };
-    let id = core.conns.insert_with(|id| Connection::new(id, fd, addr));
+    let now = core.io.now;
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, addr, now));
     let c = core.conns.get_mut(id).expect("just inserted");
     if let Err(e) = sys::epoll_add(core.io.epoll.as_fd(), c.out.fd.as_fd(), EPOLLOUT, id.as_u64()) {
         core.conns.remove(id);
@@ -148,6 +149,11 @@ fn established<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
         let _ = sys::set_nodelay(c.out.fd.as_fd(), true);
     }
     c.connected = true;
+    c.out.last_write = core.io.now;
+    let idle = core.io.cfg.idle;
+    if idle.is_enabled() {
+        arm_idle(c, &mut core.io, idle);
+    }
     let first = c.target.clone();
     if let Some(t) = first.filter(|t| !t.get_first_message().is_empty()) {
         crate::Conn::new(c, &mut core.io).send(t.get_first_message());

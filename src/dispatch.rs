@@ -9,11 +9,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::config::PanicPolicy;
-use crate::connection::Connection;
-use crate::io_ctx::IoCtx;
+use crate::connection::{arm_idle, Connection};
+use crate::io_ctx::{ConnTimer, IoCtx};
 use crate::loop_ctx::LoopCore;
 use crate::sys::{self, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
-use crate::{CloseReason, Conn, ConnId, IoHandler};
+use crate::{Buffer, CloseReason, Conn, ConnId, IdleAction, IoHandler};
 
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -78,7 +78,8 @@ pub(crate) fn add_connection<H: IoHandler>(
             log::debug!(target: "kingpin::conn", "TCP_NODELAY on {peer}: {e}");
         }
     }
-    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer));
+    let now = core.io.now;
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now));
     let c = core.conns.get_mut(id).expect("just inserted");
     let interest = EPOLLIN | EPOLLRDHUP;
     if let Err(e) = sys::epoll_add(core.io.epoll.as_fd(), c.out.fd.as_fd(), interest, id.as_u64()) {
@@ -88,6 +89,10 @@ pub(crate) fn add_connection<H: IoHandler>(
     }
     c.registered = interest;
     c.connected = true;
+    let idle = core.io.cfg.idle;
+    if idle.is_enabled() {
+        arm_idle(c, &mut core.io, idle);
+    }
     core.io.stats.on_open(accepted);
     call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
     settle(h, core, id);
@@ -114,6 +119,9 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
             }
             Ok(n) => {
                 core.io.stats.add_in(n);
+                if let Some(idle) = c.idle.as_mut() {
+                    idle.last_read = core.io.now;
+                }
                 call(h, core, id, "on_message", |h, conn| h.on_message(conn));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -158,20 +166,39 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
         }
     }
     let Some(c) = core.conns.get_mut(id) else { return };
-    if c.close_now.is_none() && c.input.as_ref().is_some_and(|b| b.len() > core.io.cfg.max_input) {
-        log::warn!(
-            target: "kingpin::conn",
-            "conn {id} ({}): closing, unconsumed input exceeds {} bytes",
-            c.peer,
-            core.io.cfg.max_input
-        );
-        core.io.stats.on_limit();
-        c.close_now = Some(CloseReason::InputLimit);
+    let cfg = &core.io.cfg;
+    if c.close_now.is_none() {
+        let over_input = c.input.as_ref().is_some_and(|b| b.len() > cfg.max_input);
+        let over_output = cfg.max_output.is_some_and(|max| c.out.pending() > max);
+        if over_input || over_output {
+            let (what, limit, reason) = if over_input {
+                ("unconsumed input", cfg.max_input, CloseReason::InputLimit)
+            } else {
+                ("unsent output", cfg.max_output.unwrap_or(0), CloseReason::OutputLimit)
+            };
+            log::warn!(target: "kingpin::conn", "conn {id} ({}): closing, {what} exceeds {limit} bytes", c.peer);
+            core.io.stats.on_limit();
+            c.close_now = Some(reason);
+        }
     }
     if let Some(reason) = c.close_now.take() {
         return teardown(h, core, id, reason);
     }
-    if c.out.pending() == 0 {
+    // Backpressure: the water marks of the output buffer.
+    let pending = c.out.pending();
+    if !c.above_high && pending >= core.io.cfg.high_water {
+        c.above_high = true;
+        c.paused = core.io.cfg.pause_on_high_water;
+        call(h, core, id, "on_high_water", |h, conn| h.on_high_water(conn));
+        return settle(h, core, id);
+    }
+    if c.above_high && pending <= core.io.cfg.low_water {
+        c.above_high = false;
+        c.paused = false;
+        call(h, core, id, "on_low_water", |h, conn| h.on_low_water(conn));
+        return settle(h, core, id);
+    }
+    if pending == 0 {
         if c.out.wrote && !c.write_complete_queued {
             c.write_complete_queued = true;
             core.io.write_complete.push(id);
@@ -186,8 +213,9 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
             return teardown(h, core, id, reason);
         }
     }
-    let mut want = if c.reading { EPOLLIN | EPOLLRDHUP } else { 0 };
-    if c.out.pending() > 0 {
+    let reading = c.reading && !c.paused && !c.user_paused && !core.io.hold_back;
+    let mut want = if reading { EPOLLIN | EPOLLRDHUP } else { 0 };
+    if pending > 0 {
         want |= EPOLLOUT;
     }
     if want != c.registered {
@@ -201,6 +229,46 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
             core.io.pool.put(b);
         }
     }
+    // Account the buffers this connection holds (for the memory budget).
+    let held = c.input.as_ref().map_or(0, Buffer::capacity) + c.out.buf.as_ref().map_or(0, Buffer::capacity);
+    core.io.buffered = core.io.buffered + held - c.held;
+    c.held = held;
+}
+
+/// An idle check of connection `id` is due: fire `on_idle` for a timeout that passed, and
+/// schedule the next check.
+pub(crate) fn check_idle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    c.idle_timer = None;
+    let Some(state) = c.idle else { return };
+    let now = core.io.now;
+    if let Some(kind) = state.expired(now, c.out.last_write) {
+        let mut action = IdleAction::Close;
+        call(h, core, id, "on_idle", |h, conn| action = h.on_idle(conn, kind));
+        let Some(c) = core.conns.get_mut(id) else { return };
+        match action {
+            IdleAction::Close => {
+                log::debug!(target: "kingpin::conn", "conn {id} ({}): idle ({kind:?}), closing", c.peer);
+                core.io.stats.on_idle_close();
+                c.reading = false;
+                c.out.refuse = true;
+                c.close_now.get_or_insert(CloseReason::Idle(kind));
+                return settle(h, core, id);
+            }
+            IdleAction::Keep => {
+                if let Some(s) = c.idle.as_mut() {
+                    s.restart(kind, now);
+                }
+            }
+        }
+    }
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if c.idle_timer.is_none() {
+        if let Some(at) = c.idle.and_then(|s| s.next_check(c.out.last_write)) {
+            c.idle_timer = Some(core.io.conn_timers.insert(at, None, (id, ConnTimer::Idle)));
+        }
+    }
+    settle(h, core, id);
 }
 
 /// Settles every connection reached through a [`crate::LoopCtx`] since the last call.
@@ -225,6 +293,10 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
         }
     }
     let Some(c) = core.conns.remove(id) else { return };
+    core.io.buffered -= c.held;
+    for t in [c.idle_timer, c.connect_timer].into_iter().flatten() {
+        core.io.conn_timers.cancel(t);
+    }
     if c.connecting.is_some() {
         core.io.stats.connecting_changed(-1);
     } else {

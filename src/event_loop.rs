@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::acceptor::{Acceptor, LISTENER_TOKEN};
+use crate::budget::Budget;
 use crate::buffer_pool::BufferPool;
 use crate::config::LoopConfig;
 use crate::connector::{self, Connector};
@@ -44,6 +45,7 @@ pub(crate) struct LoopParts<H> {
     pub(crate) stats: Arc<LoopStats>,
     pub(crate) cfg: LoopConfig,
     pub(crate) targets: Option<Arc<TargetPool>>,
+    pub(crate) budget: Option<Arc<Budget>>,
 }
 
 impl<H: IoHandler> LoopParts<H> {
@@ -62,6 +64,7 @@ impl<H: IoHandler> LoopParts<H> {
             stats: Arc::new(LoopStats::default()),
             cfg,
             targets,
+            budget: None,
         })
     }
 
@@ -84,6 +87,7 @@ pub(crate) struct EventLoop<H> {
     deadline: Option<Instant>,
     connector: Option<Connector>,
     entries: Vec<PoolEntry>,
+    budget: Option<Arc<Budget>>,
 }
 
 impl<H: IoHandler> EventLoop<H> {
@@ -96,6 +100,7 @@ impl<H: IoHandler> EventLoop<H> {
     ) -> Self {
         let handle = parts.handle();
         let cfg = parts.cfg;
+        let budget = parts.budget;
         let sink: Arc<dyn ConnSink> = parts.mailbox.clone();
         let io = IoCtx {
             index: parts.index,
@@ -107,6 +112,8 @@ impl<H: IoHandler> EventLoop<H> {
             targets: parts.targets,
             write_complete: Vec::new(),
             write_complete_spare: Vec::new(),
+            buffered: 0,
+            hold_back: false,
             now: Instant::now(),
             cfg: cfg.clone(),
         };
@@ -129,6 +136,7 @@ impl<H: IoHandler> EventLoop<H> {
             deadline: None,
             connector,
             entries: Vec::new(),
+            budget,
         }
     }
 
@@ -207,6 +215,7 @@ impl<H: IoHandler> EventLoop<H> {
             report_panic(&self.core.io, "on_epoll_loop", p);
         }
         dispatch::settle_touched(&mut self.handler, &mut self.core);
+        self.check_budget();
         if let Some(deadline) = self.deadline {
             if self.core.io.now >= deadline {
                 self.force_close_all(|| CloseReason::ShutdownForced);
@@ -221,7 +230,7 @@ impl<H: IoHandler> EventLoop<H> {
         let mut wait: Option<Duration> = self.core.io.cfg.epoll_timeout;
         let mut cap = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
         if let Some(acceptor) = self.acceptor.as_mut() {
-            if let Some(d) = acceptor.before_wait(&self.core.io) {
+            if let Some(d) = acceptor.before_wait(&self.core.io, self.core.io.hold_back) {
                 cap(d);
             }
         }
@@ -277,6 +286,7 @@ impl<H: IoHandler> EventLoop<H> {
                             dispatch::call(h, core, id, "on_timer", |h, conn| h.on_timer(conn, tag));
                             dispatch::settle(h, core, id);
                         }
+                        (id, ConnTimer::Idle) => dispatch::check_idle(h, core, id),
                         (id, ConnTimer::ConnectTimeout) => {
                             if core.conns.get(id).is_some_and(|c| c.connecting.is_some()) {
                                 let timeout = core.io.cfg.connect_timeout;
@@ -301,6 +311,32 @@ impl<H: IoHandler> EventLoop<H> {
                     dispatch::settle_touched(&mut self.handler, &mut self.core);
                     self.core.timers.reschedule(e, now);
                 }
+            }
+        }
+    }
+
+    /// Publishes this loop's buffered bytes and follows the budget: when it is exhausted, pause
+    /// reading on every connection (accepting stops too); resume once usage has fallen.
+    fn check_budget(&mut self) {
+        self.core.io.stats.set_buffered(self.core.io.buffered);
+        let Some(budget) = &self.budget else { return };
+        budget.publish(self.core.io.index, self.core.io.buffered);
+        let hold = budget.hold_back(self.core.io.hold_back);
+        if hold != self.core.io.hold_back {
+            if hold {
+                log::warn!(
+                    target: "kingpin::loop",
+                    "loop {}: memory budget of {} bytes reached ({} in use): pausing reads and accepts",
+                    self.core.io.index,
+                    budget.limit(),
+                    budget.used()
+                );
+            } else {
+                log::info!(target: "kingpin::loop", "loop {}: memory budget ok again, resuming", self.core.io.index);
+            }
+            self.core.io.hold_back = hold;
+            for id in self.core.conns.ids() {
+                dispatch::settle(&mut self.handler, &mut self.core, id);
             }
         }
     }

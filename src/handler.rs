@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 use crate::event_loop::LoopCtx;
-use crate::{Conn, ConnectFailure, Target};
+use crate::{Conn, ConnectFailure, IdleAction, IdleKind, Target};
 
 /// The callbacks of one IO thread. Every method has a default that does nothing.
 ///
@@ -82,6 +82,26 @@ pub trait IoHandler: 'static {
         let _ = (conn, tag);
     }
 
+    /// An idle timeout fired (see [`crate::IdleTimeouts`]). The default closes the connection,
+    /// which drops a slowloris peer; return [`IdleAction::Keep`] to keep it (e.g. after sending
+    /// a heartbeat), and the timeout starts over.
+    fn on_idle(&mut self, conn: &mut Conn<'_>, kind: IdleKind) -> IdleAction {
+        let _ = (conn, kind);
+        IdleAction::Close
+    }
+
+    /// Unsent output reached the high water mark; reading from the connection is paused (unless
+    /// the config says otherwise) until [`IoHandler::on_low_water`]. Producers that do not
+    /// depend on input should stop sending here.
+    fn on_high_water(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
+    /// Unsent output fell to the low water mark after a high water mark; reading resumed.
+    fn on_low_water(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
     /// Once per loop turn, after the turn's events, mailbox and timers.
     ///
     /// A loop blocks in `epoll_wait` while idle; set `epoll_timeout` in the config to be called
@@ -121,6 +141,10 @@ pub enum CloseReason {
     Panicked(String),
     /// The peer sent more than the input limit without it being consumed.
     InputLimit,
+    /// More output was queued than the output limit allows (the peer does not read).
+    OutputLimit,
+    /// An idle timeout fired and the handler let the connection go.
+    Idle(IdleKind),
     /// Server or client shutdown; the pending output was written first.
     Shutdown,
     /// Server or client shutdown; the deadline passed with output still pending, which was
@@ -143,6 +167,8 @@ impl fmt::Display for CloseReason {
             CloseReason::Error(e) => write!(f, "io error: {e}"),
             CloseReason::Panicked(m) => write!(f, "handler panicked: {m}"),
             CloseReason::InputLimit => f.write_str("input buffer limit exceeded"),
+            CloseReason::OutputLimit => f.write_str("output buffer limit exceeded"),
+            CloseReason::Idle(kind) => write!(f, "idle timeout ({kind:?})"),
             CloseReason::Shutdown => f.write_str("shutdown"),
             CloseReason::ShutdownForced => f.write_str("shutdown deadline passed, output discarded"),
         }

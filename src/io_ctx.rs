@@ -19,6 +19,8 @@ pub(crate) enum ConnTimer {
     User(u64),
     /// A client connect that must have finished by now.
     ConnectTimeout,
+    /// Time to check the connection's idle timeouts.
+    Idle,
 }
 
 /// What a [`crate::Conn`] borrows from its loop besides the connection itself.
@@ -41,6 +43,10 @@ pub(crate) struct IoCtx {
     pub(crate) write_complete: Vec<ConnId>,
     /// The other half of the double-buffered `write_complete` list (no allocation per turn).
     pub(crate) write_complete_spare: Vec<ConnId>,
+    /// Bytes of buffer capacity held by this loop's connections.
+    pub(crate) buffered: usize,
+    /// The memory budget is exhausted: pause reading everywhere (and do not accept).
+    pub(crate) hold_back: bool,
     /// The time when the current loop turn began.
     pub(crate) now: Instant,
     /// Settings.

@@ -62,6 +62,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod acceptor;
+mod budget;
 pub mod buffer;
 pub mod buffer_pool;
 mod client;
@@ -74,6 +75,7 @@ mod error;
 mod event_loop;
 mod handle;
 mod handler;
+mod idle;
 mod io_ctx;
 pub mod logger;
 mod loop_ctx;
@@ -99,6 +101,7 @@ pub use error::Error;
 pub use event_loop::LoopCtx;
 pub use handle::{ConnHandle, LoopHandle};
 pub use handler::{CloseReason, IoHandler};
+pub use idle::{IdleAction, IdleKind, IdleTimeouts};
 pub use logger::{AsyncLogger, InitError, LogLine, LoggerBuilder, LoggerGuard, LoggerStats};
 pub use server::{EpollTPServer, ServerHandle, Shutdown};
 pub use signal::on_termination;

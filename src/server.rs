@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::acceptor::{AcceptConfig, AcceptShared, Acceptor};
+use crate::budget::Budget;
 use crate::event_loop::EventLoop;
 use crate::loop_group::LoopGroup;
 use crate::{sys, IoHandler, LoopHandle, ServerConfig, Stats};
@@ -75,10 +76,17 @@ impl<H: IoHandler> EpollTPServer<H> {
         let cfg = self.config;
         let listener = sys::tcp_listen(&cfg.addr, cfg.backlog, false)?;
         let local_addr = sys::local_addr(listener.as_fd())?;
-        let parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp, None)?;
+        let mut parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp, None)?;
+        if let Some(limit) = cfg.memory_budget {
+            let budget = Arc::new(Budget::new(limit, cfg.threads));
+            for p in &mut parts {
+                p.budget = Some(budget.clone());
+            }
+        }
         let shared = Arc::new(AcceptShared::new(listener, LoopGroup::peers(&parts)));
         let accept_cfg = AcceptConfig {
             batch: cfg.accept_batch,
+            max_connections: cfg.max_connections,
             mutex_delay: cfg.accept_mutex_delay,
             error_backoff: cfg.accept_error_backoff,
         };

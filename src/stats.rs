@@ -22,6 +22,9 @@ struct Counters {
     closed_by_limit: AtomicU64,
     panics: AtomicU64,
     accept_errors: AtomicU64,
+    refused: AtomicU64,
+    closed_idle: AtomicU64,
+    buffered: AtomicU64,
 }
 
 impl LoopStats {
@@ -69,6 +72,18 @@ impl LoopStats {
         self.inner.panics.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn set_buffered(&self, bytes: usize) {
+        self.inner.buffered.store(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn on_refused(&self) {
+        self.inner.refused.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn on_idle_close(&self) {
+        self.inner.closed_idle.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn on_accept_error(&self) {
         self.inner.accept_errors.fetch_add(1, Relaxed);
     }
@@ -86,6 +101,9 @@ impl LoopStats {
             closed_by_limit: c.closed_by_limit.load(Relaxed),
             panics: c.panics.load(Relaxed),
             accept_errors: c.accept_errors.load(Relaxed),
+            refused: c.refused.load(Relaxed),
+            closed_idle: c.closed_idle.load(Relaxed),
+            buffered_bytes: c.buffered.load(Relaxed),
         }
     }
 }
@@ -108,12 +126,18 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Bytes written to sockets.
     pub bytes_out: u64,
-    /// Connections closed because they exceeded a limit (e.g. the input buffer cap).
+    /// Connections closed because they exceeded a buffer limit (input or output cap).
     pub closed_by_limit: u64,
     /// Callbacks that panicked (each closed its connection).
     pub panics: u64,
     /// Errors from `accept` (e.g. `EMFILE`), each survived.
     pub accept_errors: u64,
+    /// Connections refused at accept: over `max_connections`, or out of descriptors.
+    pub refused: u64,
+    /// Connections closed by an idle timeout.
+    pub closed_idle: u64,
+    /// Bytes of buffer capacity held by connections now (updated once per loop turn).
+    pub buffered_bytes: u64,
 }
 
 impl std::ops::Add for Stats {
@@ -130,6 +154,9 @@ impl std::ops::Add for Stats {
             closed_by_limit: self.closed_by_limit + o.closed_by_limit,
             panics: self.panics + o.panics,
             accept_errors: self.accept_errors + o.accept_errors,
+            refused: self.refused + o.refused,
+            closed_idle: self.closed_idle + o.closed_idle,
+            buffered_bytes: self.buffered_bytes + o.buffered_bytes,
         }
     }
 }

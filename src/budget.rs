@@ -1,0 +1,64 @@
+//! The process-wide budget of buffered bytes: each loop publishes what its connections' buffers
+//! hold once per turn; when the sum reaches the budget, every loop stops accepting and pauses
+//! reading until it falls below 7/8 of it, while pending output keeps draining.
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+/// Bytes held by the buffers of each loop, against one limit.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    per_loop: Vec<CachePadded<AtomicUsize>>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize, loops: usize) -> Self {
+        Budget { limit, per_loop: (0..loops).map(|_| CachePadded::new(AtomicUsize::new(0))).collect() }
+    }
+
+    /// Publishes loop `index`'s total.
+    pub(crate) fn publish(&self, index: usize, bytes: usize) {
+        self.per_loop[index].store(bytes, Relaxed);
+    }
+
+    /// Bytes held by all loops (as last published).
+    pub(crate) fn used(&self) -> usize {
+        self.per_loop.iter().map(|a| a.load(Relaxed)).sum()
+    }
+
+    /// Whether loops should hold back, given whether they already do (hysteresis: hold back at
+    /// the limit, resume below 7/8 of it).
+    pub(crate) fn hold_back(&self, holding: bool) -> bool {
+        let used = self.used();
+        if holding {
+            used >= self.limit / 8 * 7
+        } else {
+            used >= self.limit
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hysteresis() {
+        let b = Budget::new(800, 2);
+        b.publish(0, 500);
+        assert!(!b.hold_back(false));
+        b.publish(1, 300);
+        assert!(b.hold_back(false));
+        b.publish(1, 250);
+        assert!(b.hold_back(true), "750 >= 700: still holding");
+        b.publish(1, 100);
+        assert!(!b.hold_back(true));
+        assert_eq!((b.used(), b.limit()), (600, 800));
+    }
+}
