@@ -172,6 +172,11 @@ impl ServerConfig {
     /// loops together hold that much, they stop accepting and pause reading — pending output
     /// keeps draining — until usage falls below 7/8 of the budget. None of the usual frameworks
     /// has this; it bounds the server's buffer memory whatever its peers do.
+    ///
+    /// A peer whose reading is paused cannot be read at all — not even its end of stream,
+    /// which waits behind its unread data — so pair the budget with a read-idle timeout
+    /// ([`ServerConfig::idle_timeouts`]): connections that hold memory without progress are
+    /// then dropped and the budget frees up.
     pub fn memory_budget(mut self, bytes: Option<usize>) -> Self {
         self.memory_budget = bytes;
         self

@@ -105,7 +105,12 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
     if c.connecting.is_some() {
         return crate::connector::on_connect_event(h, core, id, events);
     }
-    if events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0 && c.reading {
+    // Read when input flows, and also when the peer has finished sending even if backpressure
+    // or the memory budget paused reading: what is left is bounded by the kernel's receive
+    // buffer, and reading it to the end lets a departed peer's resources go.
+    let peer_done = events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0;
+    let flowing = !c.paused && !core.io.hold_back && events & EPOLLIN != 0;
+    if c.reading && !c.user_paused && (peer_done || flowing) {
         let input = c.input.get_or_insert_with(|| core.io.pool.get());
         match input.read_from(c.out.fd.as_fd()) {
             Ok(0) => {
@@ -213,8 +218,13 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
             return teardown(h, core, id, reason);
         }
     }
-    let reading = c.reading && !c.paused && !c.user_paused && !core.io.hold_back;
-    let mut want = if reading { EPOLLIN | EPOLLRDHUP } else { 0 };
+    let mut want = 0;
+    if c.reading && !c.user_paused {
+        want = EPOLLRDHUP;
+        if !c.paused && !core.io.hold_back {
+            want |= EPOLLIN;
+        }
+    }
     if pending > 0 {
         want |= EPOLLOUT;
     }

@@ -164,6 +164,8 @@ impl<H: IoHandler> EventLoop<H> {
     }
 
     fn turn(&mut self) -> io::Result<()> {
+        // Before accepting or reading: decide with what all loops hold now.
+        self.check_budget();
         if let Some(connector) = self.connector.as_mut() {
             connector.take(&mut self.entries);
             let mut entries = std::mem::take(&mut self.entries);
@@ -176,9 +178,13 @@ impl<H: IoHandler> EventLoop<H> {
         let n = sys::epoll_wait(self.core.io.epoll.as_fd(), &mut self.events, timeout)?;
         self.core.io.now = Instant::now();
 
-        // Accept first, and give the mutex back before the (maybe long) connection work.
+        // Accept first, and give the mutex back before the (maybe long) connection work. The
+        // wait may have been long: look at the budget again before taking anyone in.
+        if self.acceptor.is_some() && self.events[..n].iter().any(|e| e.u64 == LISTENER_TOKEN) {
+            self.check_budget();
+        }
         if let Some(acceptor) = self.acceptor.as_mut() {
-            if self.events[..n].iter().any(|e| e.u64 == LISTENER_TOKEN) {
+            if !self.core.io.hold_back && self.events[..n].iter().any(|e| e.u64 == LISTENER_TOKEN) {
                 acceptor.accept(&self.core.io, &mut self.accepted, &mut self.accept_errors);
             }
             acceptor.after_accept();
@@ -215,7 +221,6 @@ impl<H: IoHandler> EventLoop<H> {
             report_panic(&self.core.io, "on_epoll_loop", p);
         }
         dispatch::settle_touched(&mut self.handler, &mut self.core);
-        self.check_budget();
         if let Some(deadline) = self.deadline {
             if self.core.io.now >= deadline {
                 self.force_close_all(|| CloseReason::ShutdownForced);

@@ -86,7 +86,11 @@ impl IdleState {
     }
 
     fn kinds(&self) -> [(IdleKind, Option<Duration>); 3] {
-        [(IdleKind::Read, self.timeouts.read), (IdleKind::Write, self.timeouts.write), (IdleKind::All, self.timeouts.all)]
+        [
+            (IdleKind::Read, self.timeouts.read),
+            (IdleKind::Write, self.timeouts.write),
+            (IdleKind::All, self.timeouts.all),
+        ]
     }
 
     fn last_activity(&self, kind: IdleKind, last_write: Instant) -> Instant {
@@ -138,7 +142,7 @@ mod tests {
         assert_eq!(s.expired(t0 + ms(400), t0 + ms(390)), Some(IdleKind::Read));
         s.restart(IdleKind::Read, t0 + ms(400));
         assert_eq!(s.expired(t0 + ms(450), t0 + ms(390)), None);
-        assert_eq!(IdleTimeouts::default().is_enabled(), false);
+        assert!(!IdleTimeouts::default().is_enabled());
         assert!(IdleTimeouts::write(ms(1)).is_enabled());
     }
 }

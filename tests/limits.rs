@@ -1,0 +1,249 @@
+//! Hardening: idle timeouts, backpressure, output and connection limits, the memory budget.
+//! Each test names what it proves.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kingpin::{CloseReason, Conn, EpollTPServer, IdleAction, IdleKind, IdleTimeouts, IoHandler, ServerConfig};
+use parking_lot::Mutex;
+use util::{connect, echo_round_trip, pattern, read_n, wait_until};
+
+type Reasons = Arc<Mutex<Vec<String>>>;
+
+/// Echoes, and records close reasons.
+struct Echo(Reasons);
+
+impl IoHandler for Echo {
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        conn.send_input();
+    }
+
+    fn on_closed(&mut self, _conn: &mut Conn<'_>, reason: &CloseReason) {
+        self.0.lock().push(reason.to_string());
+    }
+}
+
+fn echo_server(config: ServerConfig) -> (kingpin::ServerHandle<Echo>, Reasons) {
+    let reasons = Reasons::default();
+    let r = reasons.clone();
+    (EpollTPServer::from_fn(config, move || Echo(r.clone())).start().unwrap(), reasons)
+}
+
+/// A slowloris-style peer — a partial request, then silence — is dropped by the read-idle
+/// timeout, while a peer that keeps talking stays.
+#[test]
+fn slowloris_is_dropped_by_read_idle_timeout() {
+    let config = ServerConfig::default().threads(1).idle_timeouts(IdleTimeouts::read(Duration::from_millis(200)));
+    let (server, reasons) = echo_server(config);
+    let mut slow = connect(server.local_addr());
+    let mut chatty = connect(server.local_addr());
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(600) {
+        assert_eq!(echo_round_trip(&mut chatty, b"ping"), b"ping");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_until(Duration::from_secs(10), "slowloris dropped", || !reasons.lock().is_empty());
+    assert_eq!(*reasons.lock(), vec![CloseReason::Idle(IdleKind::Read).to_string()]);
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest); // the echo of its partial line, then end of stream
+    assert_eq!(echo_round_trip(&mut chatty, b"still here"), b"still here");
+    assert_eq!(server.stats().closed_idle, 1);
+}
+
+/// Keeps idle connections and sends a heartbeat instead.
+struct Heartbeat;
+
+impl IoHandler for Heartbeat {
+    fn on_idle(&mut self, conn: &mut Conn<'_>, kind: IdleKind) -> IdleAction {
+        assert_eq!(kind, IdleKind::Write);
+        conn.send(b"beat\n");
+        IdleAction::Keep
+    }
+}
+
+/// `on_idle` may keep the connection: the timeout starts over, so heartbeats come periodically.
+#[test]
+fn idle_handler_can_keep_the_connection() {
+    let config = ServerConfig::default().threads(1).idle_timeouts(IdleTimeouts::write(Duration::from_millis(30)));
+    let server = EpollTPServer::from_fn(config, || Heartbeat).start().unwrap();
+    let mut s = connect(server.local_addr());
+    assert_eq!(read_n(&mut s, 15), b"beat\nbeat\nbeat\n");
+    assert_eq!(server.stats().closed_idle, 0);
+}
+
+/// A peer that sends without ever reading cannot make an echo server buffer without bound:
+/// past the high water mark the server stops reading it; once the peer reads, everything
+/// arrives intact.
+#[test]
+fn peer_that_never_reads_is_bounded_by_backpressure() {
+    const TOTAL: usize = 48 << 20;
+    let config = ServerConfig::default().threads(1).write_water_marks(1 << 20, 256 << 10);
+    let (server, _) = echo_server(config);
+    let mut s = connect(server.local_addr());
+    let mut writer = s.try_clone().unwrap();
+    let data = Arc::new(pattern(TOTAL, 3));
+    let d = data.clone();
+    let w = std::thread::spawn(move || writer.write_all(&d));
+    // Wait until the server has paused reading: its input count stops growing.
+    let mut last = 0;
+    wait_until(Duration::from_secs(20), "server paused reading", || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = server.stats().bytes_in;
+        let paused = now == last && now > 0;
+        last = now;
+        paused
+    });
+    let stats = server.stats();
+    assert!(stats.bytes_in < TOTAL as u64, "server kept reading: {stats:?}");
+    assert!(
+        stats.buffered_bytes < 8 << 20,
+        "server buffers {} bytes for a peer that never reads",
+        stats.buffered_bytes
+    );
+    let echoed = read_n(&mut s, TOTAL);
+    w.join().unwrap().unwrap();
+    assert!(echoed == *data, "echo intact after backpressure");
+}
+
+/// Sends 32 MiB on connect: more than the kernel's socket buffers take.
+struct Pusher(Reasons);
+
+impl IoHandler for Pusher {
+    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+        conn.send(&vec![7u8; 32 << 20]);
+    }
+
+    fn on_closed(&mut self, _conn: &mut Conn<'_>, reason: &CloseReason) {
+        self.0.lock().push(reason.to_string());
+    }
+}
+
+/// With an output cap, a connection whose peer does not read is closed once its unsent
+/// output passes the cap.
+#[test]
+fn output_cap_closes_a_connection_whose_peer_does_not_read() {
+    let reasons = Reasons::default();
+    let r = reasons.clone();
+    let config = ServerConfig::default().threads(1).max_output_buffer(Some(1 << 20));
+    let server = EpollTPServer::from_fn(config, move || Pusher(r.clone())).start().unwrap();
+    let _s = connect(server.local_addr());
+    wait_until(Duration::from_secs(10), "closed", || !reasons.lock().is_empty());
+    assert_eq!(*reasons.lock(), vec![CloseReason::OutputLimit.to_string()]);
+    assert_eq!(server.stats().closed_by_limit, 1);
+}
+
+/// Beyond `max_connections`, new connections are refused cleanly (closed at once) and
+/// counted; the admitted ones work, and a slot freed admits a new one.
+#[test]
+fn max_connections_refuses_cleanly() {
+    let (server, _) = echo_server(ServerConfig::default().threads(2).max_connections(Some(5)));
+    let mut admitted: Vec<_> = (0..5).map(|_| connect(server.local_addr())).collect();
+    wait_until(Duration::from_secs(10), "5 admitted", || server.stats().connections == 5);
+    for _ in 0..3 {
+        let mut extra = connect(server.local_addr());
+        let mut buf = [0u8; 1];
+        let n = extra.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "refused connection is closed");
+    }
+    assert_eq!(server.stats().refused, 3);
+    for (i, s) in admitted.iter_mut().enumerate() {
+        assert_eq!(echo_round_trip(s, &[i as u8]), [i as u8]);
+    }
+    admitted.pop();
+    wait_until(Duration::from_secs(10), "slot freed", || server.stats().connections == 4);
+    let mut again = connect(server.local_addr());
+    assert_eq!(echo_round_trip(&mut again, b"in"), b"in");
+}
+
+/// Never consumes input.
+struct Hoard;
+impl IoHandler for Hoard {}
+
+/// The process-wide memory budget: once connections hold that much, reading and accepting
+/// pause (buffered memory stays near the budget). The hogs' read-idle timeout then frees their
+/// memory (a paused peer cannot be read, not even its end of stream), and the server serves
+/// again.
+#[test]
+fn memory_budget_pauses_reads_and_accepts_then_recovers() {
+    const BUDGET: usize = 2 << 20;
+    let config = ServerConfig::default()
+        .threads(2)
+        .memory_budget(Some(BUDGET))
+        .max_input_buffer(64 << 20)
+        .idle_timeouts(IdleTimeouts::read(Duration::from_secs(5)));
+    let server = EpollTPServer::from_fn(config, || Hoard).start().unwrap();
+    let addr = server.local_addr();
+    let mut hogs: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    wait_until(Duration::from_secs(10), "4 connected", || server.stats().connections == 4);
+    let writers: Vec<_> = hogs
+        .iter()
+        .map(|s| {
+            let mut w = s.try_clone().unwrap();
+            w.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+            std::thread::spawn(move || {
+                let chunk = [1u8; 64 << 10];
+                for _ in 0..64 {
+                    if w.write_all(&chunk).is_err() {
+                        break; // the server stopped reading: expected
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let stats = server.stats();
+    assert!(stats.buffered_bytes >= BUDGET as u64 * 7 / 8, "budget reached: {stats:?}");
+    // Slack: each loop may overshoot by what one turn reads (a few reads of up to 64 KiB plus
+    // buffer growth) before it sees the budget.
+    assert!(stats.buffered_bytes <= 3 * BUDGET as u64, "buffered {} for a budget of {BUDGET}", stats.buffered_bytes);
+    assert!(stats.bytes_in < 4 * 64 * (64 << 10), "reads paused");
+    // New connections wait while the budget is exhausted...
+    let _waiting = connect(addr);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.stats().accepted, 4, "no accept while over budget");
+    // ...and are served once the idle hogs are dropped.
+    wait_until(Duration::from_secs(20), "recovered: waiting connection accepted", || server.stats().accepted == 5);
+    assert_eq!(server.stats().closed_idle, 4);
+    drop(hogs);
+}
+
+/// Pauses reading on the first message and resumes 100 ms later, echoing everything.
+struct Pauser {
+    paused_once: bool,
+}
+
+impl IoHandler for Pauser {
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        if !self.paused_once {
+            self.paused_once = true;
+            conn.pause_reading();
+            assert!(conn.is_reading_paused());
+            conn.set_timer(Duration::from_millis(100), 0);
+        }
+        conn.send_input();
+    }
+
+    fn on_timer(&mut self, conn: &mut Conn<'_>, _tag: u64) {
+        conn.resume_reading();
+    }
+}
+
+/// The handler can pause and resume reading; nothing is lost across the pause.
+#[test]
+fn handler_pause_and_resume_reading() {
+    let server =
+        EpollTPServer::from_fn(ServerConfig::default().threads(1), || Pauser { paused_once: false }).start().unwrap();
+    let mut s = connect(server.local_addr());
+    let started = Instant::now();
+    s.write_all(b"a").unwrap();
+    assert_eq!(read_n(&mut s, 1), b"a");
+    s.write_all(b"bcd").unwrap();
+    assert_eq!(read_n(&mut s, 3), b"bcd");
+    assert!(started.elapsed() >= Duration::from_millis(90), "second message waited for the resume");
+}
