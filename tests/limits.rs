@@ -177,7 +177,7 @@ fn memory_budget_pauses_reads_and_accepts_then_recovers() {
         .idle_timeouts(IdleTimeouts::read(Duration::from_secs(5)));
     let server = EpollTPServer::from_fn(config, || Hoard).start().unwrap();
     let addr = server.local_addr();
-    let mut hogs: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    let hogs: Vec<_> = (0..4).map(|_| connect(addr)).collect();
     wait_until(Duration::from_secs(10), "4 connected", || server.stats().connections == 4);
     let writers: Vec<_> = hogs
         .iter()
