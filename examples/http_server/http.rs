@@ -32,8 +32,8 @@
 //!   dropped until the client closes or [`LINGER`] passes (nginx's lingering close), so bytes
 //!   the client sent after the last request cannot turn the close into a reset that destroys
 //!   the response in flight.
-//! - A client that pipelines without reading is throttled: parsing stops while more than
-//!   [`HIGH_WATER`] bytes of output are queued and resumes when they drain.
+//! - A client that pipelines without reading is throttled: parsing and reading stop while
+//!   more than [`HIGH_WATER`] bytes of output are queued, and resume when they drain.
 //!
 //! The steady state allocates nothing per request: responses are built in a `Vec` kept by the
 //! handler, and per-connection state is a small `Copy` struct set once on connect.
@@ -427,7 +427,7 @@ struct ConnState {
     closing: bool,
     /// The linger timer is set.
     lingering: bool,
-    /// Parsing paused on [`HIGH_WATER`]; resumes on write completion.
+    /// Parsing and reading paused on [`HIGH_WATER`]; they resume on write completion.
     stalled: bool,
 }
 
@@ -533,6 +533,8 @@ impl HttpHandler {
         if st.closing {
             input.clear();
             conn.shutdown_write();
+        } else if st.stalled {
+            conn.pause_reading();
         }
         if let Some(s) = conn.context_mut::<ConnState>() {
             *s = st;
@@ -559,6 +561,7 @@ impl IoHandler for HttpHandler {
             conn.set_timer(LINGER, LINGER_TIMER);
         } else if st.stalled {
             st.stalled = false;
+            conn.resume_reading();
             self.process(conn);
         }
     }

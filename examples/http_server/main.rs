@@ -13,9 +13,13 @@ mod http;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use clap::Parser;
-use kingpin::{EpollTPServer, ServerConfig, Shutdown};
+use kingpin::{EpollTPServer, IdleTimeouts, ServerConfig, Shutdown};
+
+/// How long a connection may stay silent before the server closes it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serve "Hello, kingpin!" over HTTP/1.1.
 #[derive(Parser)]
@@ -39,7 +43,9 @@ fn main() -> std::io::Result<()> {
     })?;
     // After on_termination, so the logger's thread inherits the blocked signals too.
     let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
-    let mut config = ServerConfig::new(args.addr);
+    // A connection that sends nothing for this long is closed: idle keep-alive connections
+    // and clients stuck in the middle of a request head do not pile up.
+    let mut config = ServerConfig::new(args.addr).idle_timeouts(IdleTimeouts::read(IDLE_TIMEOUT));
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
