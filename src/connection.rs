@@ -222,6 +222,11 @@ impl<'a> Conn<'a> {
         sys::local_addr(self.c.out.fd.as_fd())
     }
 
+    /// How many bytes were read and not yet consumed (without taking a buffer from the pool).
+    pub fn input_len(&self) -> usize {
+        self.c.input.as_ref().map_or(0, Buffer::len)
+    }
+
     /// The bytes read and not yet consumed. Consume with [`Buffer::advance`] and friends.
     pub fn input(&mut self) -> &mut Buffer {
         let pool = &mut self.io.pool;
@@ -278,6 +283,12 @@ impl<'a> Conn<'a> {
 
     /// Closes the connection once pending output is written; stops reading now.
     /// [`crate::IoHandler::on_closed`] follows with [`CloseReason::Local`].
+    ///
+    /// If the peer has sent bytes this side never read, the kernel answers the close with a
+    /// reset, which can destroy the last response before the peer reads it. Protocols where
+    /// the peer may keep sending (e.g. pipelined HTTP) should close in two steps:
+    /// [`Conn::shutdown_write`], then drop input until the peer closes or a timer fires
+    /// (nginx's lingering close; the `http_server` example does this).
     pub fn close(&mut self) {
         self.c.request_close(CloseReason::Local);
     }

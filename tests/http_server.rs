@@ -3,6 +3,8 @@
 
 #[path = "../examples/http_server/http.rs"]
 mod http;
+#[path = "../examples/http_server/request.rs"]
+mod request;
 mod util;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -346,13 +348,13 @@ fn a_good_request_before_a_malformed_one_is_answered() {
 fn oversized_head_is_431_and_closes() {
     // Without an end in sight: refused as soon as 8 KiB have arrived.
     let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
-    huge.extend(std::iter::repeat(b'a').take(http::MAX_HEAD));
+    huge.extend(std::iter::repeat(b'a').take(request::MAX_HEAD));
     expect_error_and_close(&huge, 431);
     // Complete, but one byte over.
     let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
-    head.extend(std::iter::repeat(b'a').take(http::MAX_HEAD + 1 - head.len() - 4));
+    head.extend(std::iter::repeat(b'a').take(request::MAX_HEAD + 1 - head.len() - 4));
     head.extend_from_slice(b"\r\n\r\n");
-    assert_eq!(head.len(), http::MAX_HEAD + 1);
+    assert_eq!(head.len(), request::MAX_HEAD + 1);
     expect_error_and_close(&head, 431);
 }
 

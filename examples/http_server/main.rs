@@ -10,6 +10,7 @@
 //! ```
 
 mod http;
+mod request;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
