@@ -193,9 +193,14 @@ fn retry_or_report<H: IoHandler>(
                 target.host_port(),
                 attempts + 1
             );
-            let mut entry = Some(PoolEntry { target, addr: Ok(addr), attempts });
+            let mut pending = PendingRetry { entry: Some(PoolEntry { target, addr: Ok(addr), attempts }), pool: None };
+            pending.pool = core.io.targets.clone();
             let retry: LoopTimer<H> = Box::new(move |h, ctx| {
-                if let Some(entry) = entry.take() {
+                let Some(entry) = pending.entry.take() else { return };
+                if ctx.core.shutting_down {
+                    let error = io::Error::new(io::ErrorKind::Interrupted, "client shut down before the retry");
+                    report_failure(h, ctx.core, entry.target, error, entry.attempts);
+                } else {
                     start_connect(h, ctx.core, entry);
                 }
             });
@@ -205,6 +210,22 @@ fn retry_or_report<H: IoHandler>(
         }
     }
     report_failure(h, core, target, error, attempts);
+}
+
+/// A retry waiting in a loop timer. If the loop exits first (shutdown), dropping the timer
+/// counts the target as finished, so `run_until_idle` and `wait_idle` still see the end.
+struct PendingRetry {
+    entry: Option<PoolEntry>,
+    pool: Option<Arc<TargetPool>>,
+}
+
+impl Drop for PendingRetry {
+    fn drop(&mut self) {
+        if let (Some(entry), Some(pool)) = (self.entry.take(), &self.pool) {
+            log::debug!(target: "kingpin::client", "retry of {} dropped: client shut down", entry.target.host_port());
+            pool.done();
+        }
+    }
 }
 
 /// Calls `on_connect_failed` and counts the target as finished.

@@ -92,6 +92,11 @@ impl TargetPool {
         *self.outstanding.lock()
     }
 
+    /// Targets waiting in the pool for an IO thread to take them (resolved or literal).
+    pub fn queued(&self) -> usize {
+        self.queue.lock().len()
+    }
+
     /// Waits until no target is outstanding, at most `timeout`; returns whether it got there.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -147,6 +152,12 @@ impl TargetPool {
     pub(crate) fn push(&self, entry: PoolEntry) {
         let was_empty = {
             let mut q = self.queue.lock();
+            if self.closed.load(Ordering::Acquire) {
+                // Shut down meanwhile (e.g. a name resolved late): nothing will take it.
+                drop(q);
+                log::debug!(target: "kingpin::client", "target {} dropped: client shut down", entry.target.host_port());
+                return self.done();
+            }
             q.push_back(entry);
             q.len() == 1
         };
@@ -182,9 +193,12 @@ impl TargetPool {
 
     /// Refuses new targets and drops the queued ones (shutdown).
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         self.resolver.lock().take();
-        let dropped: Vec<PoolEntry> = self.queue.lock().drain(..).collect();
+        let dropped: Vec<PoolEntry> = {
+            let mut q = self.queue.lock();
+            self.closed.store(true, Ordering::Release);
+            q.drain(..).collect()
+        };
         if !dropped.is_empty() {
             log::debug!(target: "kingpin::client", "shutdown: {} queued targets dropped", dropped.len());
         }

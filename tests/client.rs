@@ -250,3 +250,22 @@ fn shutdown_interrupts_connects_in_flight() {
     let kinds: Vec<_> = seen.failures.lock().iter().map(|f| f.1).collect();
     assert_eq!(kinds, vec![io::ErrorKind::Interrupted; 3]);
 }
+
+/// A retry still waiting when the client shuts down ends the target too: the client joins and
+/// nothing stays outstanding.
+#[test]
+fn shutdown_ends_targets_waiting_to_retry() {
+    let seen = Arc::new(Seen::default());
+    let handle = client(1, &seen).start().unwrap();
+    let slow = Reconnect { max_attempts: 10, initial_backoff: Duration::from_secs(30), ..Reconnect::default() };
+    handle.add(Target::new("127.0.0.1", closed_port()).reconnect(slow)).unwrap();
+    wait_until(Duration::from_secs(10), "first attempt failed", || {
+        handle.targets().queued() == 0 && handle.stats().connecting == 0
+    });
+    assert_eq!(handle.targets().outstanding(), 1, "waiting to retry");
+    let pool = handle.targets().clone();
+    handle.shutdown();
+    handle.join().unwrap();
+    assert_eq!(pool.outstanding(), 0);
+    assert!(pool.wait_idle(Duration::from_secs(1)));
+}
