@@ -51,12 +51,14 @@ pub(crate) struct AcceptShared {
     listener: OwnedFd,
     lock: Arc<Mutex<AcceptState>>,
     peers: Vec<LoopPeer>,
+    /// The listener was stopped (shutdown).
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl AcceptShared {
     pub(crate) fn new(listener: OwnedFd, peers: Vec<LoopPeer>) -> Self {
         let state = AcceptState { spare: File::open("/dev/null").ok(), paused_until: None };
-        AcceptShared { listener, lock: Arc::new(Mutex::new(state)), peers }
+        AcceptShared { listener, lock: Arc::new(Mutex::new(state)), peers, stopped: Default::default() }
     }
 }
 
@@ -229,10 +231,17 @@ impl Acceptor {
         }
     }
 
-    /// Stops accepting for good (shutdown): releases the mutex and the listener.
+    /// Stops accepting for good (shutdown): releases the mutex and the listener, and stops the
+    /// listener itself so that new connections are refused at once instead of waiting in the
+    /// queue for a server that is going away.
     pub(crate) fn disable(&mut self, io: &IoCtx) {
         self.enabled = false;
         self.guard = None;
         self.unregister(io);
+        if !self.shared.stopped.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            if let Err(e) = sys::stop_listening(self.shared.listener.as_fd()) {
+                log::debug!(target: "kingpin::accept", "stopping the listener: {e}");
+            }
+        }
     }
 }

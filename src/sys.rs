@@ -362,6 +362,14 @@ pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Stops a listening socket from listening (`shutdown(SHUT_RDWR)`): connections still in its
+/// queue are reset and new ones are refused, while the fd stays open for whoever holds it.
+pub(crate) fn stop_listening(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall on an open socket with a valid `how`.
+    cvt(unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) })?;
+    Ok(())
+}
+
 /// The calling thread's kernel thread id (for log lines).
 pub(crate) fn gettid() -> u64 {
     // SAFETY: gettid has no preconditions and cannot fail.
