@@ -5,10 +5,9 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
-use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, Shutdown};
+use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, SignalShutdown};
 
 /// Echo every byte back to its sender.
 #[derive(Parser)]
@@ -31,21 +30,15 @@ impl IoHandler for Echo {
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let stop = Arc::new(OnceLock::<Shutdown>::new());
-    let on_signal = stop.clone();
-    kingpin::on_termination(move || {
-        if let Some(s) = on_signal.get() {
-            s.shutdown();
-        }
-    })?;
-    // After on_termination, so the logger's thread inherits the blocked signals too.
+    // First, so that every thread started later (the logger's too) leaves the signals to it.
+    let signals = SignalShutdown::install()?;
     let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
     let mut config = ServerConfig::new(args.addr);
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
     let server = EpollTPServer::from_fn(config, || Echo).start()?;
-    let _ = stop.set(server.shutdown_handle());
+    signals.arm(server.shutdown_handle());
     println!(
         "echo_server listening on {} with {} IO threads (Ctrl+C to stop)",
         server.local_addr(),

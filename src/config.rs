@@ -111,17 +111,6 @@ impl ServerConfig {
         self
     }
 
-    /// Number of IO threads, one epoll each (default: one per CPU; at least 1).
-    pub fn threads(mut self, n: usize) -> Self {
-        self.threads = n.max(1);
-        self
-    }
-
-    /// The configured number of IO threads.
-    pub fn get_threads(&self) -> usize {
-        self.threads
-    }
-
     /// Length of the kernel's accept queue (default 1024; the kernel caps it at `somaxconn`).
     pub fn backlog(mut self, n: u32) -> Self {
         self.backlog = n;
@@ -145,18 +134,6 @@ impl ServerConfig {
     /// How long accepting pauses after a resource error such as `EMFILE` (default 100 ms).
     pub fn accept_error_backoff(mut self, d: Duration) -> Self {
         self.accept_error_backoff = d;
-        self
-    }
-
-    /// How long shutdown waits for pending output before it force-closes (default 5 s).
-    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
-        self.shutdown_timeout = d;
-        self
-    }
-
-    /// Prefix of the IO threads' names (default `kingpin-io`; threads are `<prefix>-<i>`).
-    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.thread_name = prefix.into();
         self
     }
 
@@ -221,17 +198,6 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
-    /// Number of IO threads, one epoll each (default: one per CPU; at least 1).
-    pub fn threads(mut self, n: usize) -> Self {
-        self.threads = n.max(1);
-        self
-    }
-
-    /// The configured number of IO threads.
-    pub fn get_threads(&self) -> usize {
-        self.threads
-    }
-
     /// How long a connect may take before it fails with `TimedOut` (default 5 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.lp.connect_timeout = d;
@@ -249,24 +215,36 @@ impl ClientConfig {
         self.connect_batch = n.max(1);
         self
     }
-
-    /// How long shutdown waits for pending output before it force-closes (default 5 s).
-    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
-        self.shutdown_timeout = d;
-        self
-    }
-
-    /// Prefix of the IO threads' names (default `kingpin-client`).
-    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.thread_name = prefix.into();
-        self
-    }
 }
 
-/// Setters of the loop settings, shared by [`ServerConfig`] and [`ClientConfig`].
+/// Setters shared by [`ServerConfig`] and [`ClientConfig`].
 macro_rules! loop_setters {
     ($ty:ident) => {
         impl $ty {
+            /// Number of IO threads, one epoll each (default: one per CPU; at least 1).
+            pub fn threads(mut self, n: usize) -> Self {
+                self.threads = n.max(1);
+                self
+            }
+
+            /// The configured number of IO threads.
+            pub fn get_threads(&self) -> usize {
+                self.threads
+            }
+
+            /// How long shutdown waits for pending output before it force-closes (default 5 s).
+            pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+                self.shutdown_timeout = d;
+                self
+            }
+
+            /// Prefix of the IO threads' names (threads are `<prefix>-<index>`; default
+            /// `kingpin-io` for a server, `kingpin-client` for a client).
+            pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+                self.thread_name = prefix.into();
+                self
+            }
+
             /// Longest an idle loop blocks in `epoll_wait` (default: until an event or a timer),
             /// e.g. to have [`crate::IoHandler::on_epoll_loop`] called at least that often.
             pub fn epoll_timeout(mut self, d: Option<Duration>) -> Self {

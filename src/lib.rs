@@ -104,7 +104,7 @@ pub use handler::{CloseReason, IoHandler};
 pub use idle::{IdleAction, IdleKind, IdleTimeouts};
 pub use logger::{AsyncLogger, InitError, LogLine, LoggerBuilder, LoggerGuard, LoggerStats};
 pub use server::{EpollTPServer, ServerHandle, Shutdown};
-pub use signal::on_termination;
+pub use signal::{on_termination, SignalShutdown};
 pub use slab::ConnId;
 pub use stats::Stats;
 pub use target::{ConnectFailure, Reconnect, Target};

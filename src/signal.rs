@@ -69,3 +69,56 @@ where
     })?;
     Ok(())
 }
+
+/// Ctrl+C (`SIGINT`) and `SIGTERM` shut a server or client down gracefully: the usual wiring
+/// of [`on_termination`] for a `main`.
+///
+/// [`SignalShutdown::install`] first thing in `main` (before any thread starts, the logger's
+/// included), then [`SignalShutdown::arm`] with the running server's or client's
+/// [`crate::Shutdown`]. A signal before `arm` exits at once (status 130): nothing is running
+/// yet that needs draining. A second signal always exits at once.
+///
+/// # Examples
+///
+/// ```no_run
+/// use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, SignalShutdown};
+///
+/// struct Echo;
+/// impl IoHandler for Echo {
+///     fn on_message(&mut self, conn: &mut Conn<'_>) {
+///         conn.send_input();
+///     }
+/// }
+///
+/// let signals = SignalShutdown::install()?;
+/// let server = EpollTPServer::from_fn(ServerConfig::default(), || Echo).start()?;
+/// signals.arm(server.shutdown_handle());
+/// server.join()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SignalShutdown {
+    slot: std::sync::Arc<std::sync::OnceLock<crate::Shutdown>>,
+}
+
+impl SignalShutdown {
+    /// Blocks `SIGINT` and `SIGTERM` in the calling thread (and so in threads it starts later)
+    /// and waits for them on a thread of its own. Call from `main` before starting threads.
+    ///
+    /// # Errors
+    /// As [`on_termination`].
+    pub fn install() -> io::Result<Self> {
+        let slot = std::sync::Arc::new(std::sync::OnceLock::<crate::Shutdown>::new());
+        let armed = slot.clone();
+        on_termination(move || match armed.get() {
+            Some(s) => s.shutdown(),
+            None => std::process::exit(130),
+        })?;
+        Ok(SignalShutdown { slot })
+    }
+
+    /// Makes the next signal begin `shutdown`'s graceful shutdown. Only the first call counts.
+    pub fn arm(&self, shutdown: crate::Shutdown) {
+        let _ = self.slot.set(shutdown);
+    }
+}

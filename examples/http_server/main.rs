@@ -13,11 +13,10 @@ mod http;
 mod request;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::Parser;
-use kingpin::{EpollTPServer, IdleTimeouts, ServerConfig, Shutdown};
+use kingpin::{EpollTPServer, IdleTimeouts, ServerConfig, SignalShutdown};
 
 /// How long a connection may stay silent before the server closes it.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,14 +34,8 @@ struct Args {
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let stop = Arc::new(OnceLock::<Shutdown>::new());
-    let on_signal = stop.clone();
-    kingpin::on_termination(move || {
-        if let Some(s) = on_signal.get() {
-            s.shutdown();
-        }
-    })?;
-    // After on_termination, so the logger's thread inherits the blocked signals too.
+    // First, so that every thread started later (the logger's too) leaves the signals to it.
+    let signals = SignalShutdown::install()?;
     let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
     // A connection that sends nothing for this long is closed: idle keep-alive connections
     // and clients stuck in the middle of a request head do not pile up.
@@ -51,7 +44,7 @@ fn main() -> std::io::Result<()> {
         config = config.threads(n);
     }
     let server = EpollTPServer::from_fn(config, http::HttpHandler::default).start()?;
-    let _ = stop.set(server.shutdown_handle());
+    signals.arm(server.shutdown_handle());
     println!(
         "http_server listening on http://{} with {} IO threads (Ctrl+C to stop)",
         server.local_addr(),
