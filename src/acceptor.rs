@@ -152,6 +152,9 @@ impl Acceptor {
     /// Accepts up to a batch of connections into `out`; accept errors go to `errors`.
     pub(crate) fn accept(&mut self, io: &IoCtx, out: &mut Vec<(OwnedFd, SocketAddr)>, errors: &mut Vec<io::Error>) {
         let Some(guard) = self.guard.as_mut() else { return };
+        if self.shared.stopped.load(std::sync::atomic::Ordering::Acquire) {
+            return; // shutdown stopped the listener; its readiness is not a connection
+        }
         let listener = self.shared.listener.as_fd();
         let open: u64 = self.shared.peers.iter().map(|p| p.stats.open()).sum();
         let mut room = self.cfg.max_connections.map_or(usize::MAX, |max| max.saturating_sub(open as usize));
@@ -172,6 +175,7 @@ impl Acceptor {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) if self.shared.stopped.load(std::sync::atomic::Ordering::Acquire) => break,
                 Err(e) => {
                     let code = e.raw_os_error().unwrap_or(0);
                     // The connection went away before we took it, or a per-connection

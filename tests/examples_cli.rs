@@ -1,0 +1,83 @@
+//! The example binaries as a user runs them: they print where they listen, serve, and stop
+//! cleanly on Ctrl+C (SIGINT).
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use util::{connect, echo_round_trip};
+
+/// The path of an example binary built next to this test, building it if needed.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
+    if !dir.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "--example", name]).status().unwrap().success();
+        assert!(ok, "building example {name}");
+    }
+    dir
+}
+
+/// Starts an example on a free loopback port; returns it and the address it printed.
+fn start(name: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(example(name))
+        .args(["--addr", "127.0.0.1:0", "--threads", "2"])
+        .env("KINGPIN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.trim_start_matches("http://").parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("{name} printed no address: {line:?}"));
+    (child, addr, out)
+}
+
+/// Sends SIGINT and waits (bounded) for a clean exit; returns what it printed after.
+fn interrupt(mut child: Child, mut out: BufReader<std::process::ChildStdout>) -> String {
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("example did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "exit status {status}");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    rest
+}
+
+#[test]
+fn echo_server_serves_then_stops_on_ctrl_c() {
+    let (child, addr, out) = start("echo_server");
+    let mut s = connect(addr);
+    assert_eq!(echo_round_trip(&mut s, b"hello"), b"hello");
+    assert!(interrupt(child, out).contains("stopped"));
+}
+
+#[test]
+fn quick_start_says_hello_and_closes() {
+    let (child, addr, out) = start("quick_start");
+    for _ in 0..3 {
+        let mut s = connect(addr);
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "Hello, kingpin!\n");
+    }
+    assert!(interrupt(child, out).contains("stopped"));
+}
