@@ -1,0 +1,328 @@
+//! The stress client: many connections on an `EpollTPClient`, paired by the server, each
+//! playing random legal moves (chosen with `rules.rs` on its own copy of the board) until the
+//! game has `moves` plies, then resigning. Every reply is checked: an `ERR`, a relayed move
+//! that is illegal, a `CHECK` or `END` that the board does not bear out, or a connection that
+//! closes before its `END` is an error.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Target};
+use parking_lot::Mutex;
+
+use crate::board::{Board, Move, Side};
+use crate::protocol::{next_line, EndReason, Line, Reply, Request};
+use crate::rules::{check_move, in_check, legal_moves, status, Status};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct StressOptions {
+    /// The server.
+    pub addr: SocketAddr,
+    /// Connections in all (even: they play in pairs).
+    pub connections: usize,
+    /// Plies per game; then the side to move resigns.
+    pub moves: u32,
+    /// Client IO threads.
+    pub threads: usize,
+    /// Longest the whole run may take.
+    pub timeout: Duration,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct StressReport {
+    pub connections: usize,
+    pub connected: u64,
+    pub connect_time: Duration,
+    pub games_completed: u64,
+    pub moves: u64,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub errors: u64,
+    /// The first few errors, for the report.
+    pub samples: Vec<String>,
+}
+
+impl fmt::Display for StressReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "connections      {} ({} connected in {:.2} s)",
+            self.connections,
+            self.connected,
+            self.connect_time.as_secs_f64()
+        )?;
+        writeln!(f, "games completed  {}", self.games_completed)?;
+        writeln!(
+            f,
+            "moves            {} in {secs:.2} s = {:.0} moves/s",
+            self.moves,
+            self.moves as f64 / secs.max(1e-9)
+        )?;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        writeln!(
+            f,
+            "latency          p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms (MOVE sent -> OK read)",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        )?;
+        write!(f, "errors           {}", self.errors)?;
+        for s in &self.samples {
+            write!(f, "\n  {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Counters shared by the IO threads.
+struct Tally {
+    plies: u32,
+    connections: u64,
+    started: Instant,
+    connected: AtomicU64,
+    all_connected: Mutex<Option<Duration>>,
+    games: AtomicU64,
+    moves: AtomicU64,
+    errors: AtomicU64,
+    latencies: Mutex<Vec<u32>>,
+    samples: Mutex<Vec<String>>,
+    seeds: AtomicU64,
+}
+
+impl Tally {
+    fn error(&self, what: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut samples = self.samples.lock();
+        if samples.len() < 10 {
+            samples.push(what);
+        }
+    }
+}
+
+/// One connection's view of its game.
+#[derive(Default)]
+struct Seat {
+    board: Option<Board>,
+    side: Option<Side>,
+    pending: Option<(Move, Instant)>,
+    plies: u32,
+    ended: bool,
+    skipping: bool,
+    latencies: Vec<u32>,
+}
+
+/// The stress client's handler, one per IO thread.
+struct Player {
+    tally: Arc<Tally>,
+    rng: u64,
+}
+
+impl Player {
+    fn random(&mut self, n: usize) -> usize {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng % n as u64) as usize
+    }
+
+    /// Our turn: a random legal move, or `RESIGN` once the game has its plies.
+    fn play(&mut self, seat: &mut Seat, board: &Board, out: &mut String) {
+        if seat.plies >= self.tally.plies {
+            *out += &format!("{}\n", Request::Resign);
+            return;
+        }
+        let moves = legal_moves(board);
+        if !moves.is_empty() {
+            let mv = moves[self.random(moves.len())];
+            seat.pending = Some((mv, Instant::now()));
+            *out += &format!("{}\n", Request::Move(mv));
+        }
+    }
+
+    /// Checks one server line against the seat's board and answers it into `out`.
+    fn line(&mut self, seat: &mut Seat, text: &str, out: &mut String) -> Result<(), String> {
+        let reply = Reply::parse(text).ok_or_else(|| format!("unexpected line {text:?}"))?;
+        let mut board = seat.board.take().unwrap_or_else(Board::initial);
+        let result = self.reply(seat, &mut board, reply, out);
+        seat.board = Some(board);
+        result
+    }
+
+    fn reply(&mut self, seat: &mut Seat, board: &mut Board, reply: Reply, out: &mut String) -> Result<(), String> {
+        match reply {
+            Reply::Welcome | Reply::Wait => {}
+            Reply::Start(side) => {
+                if seat.side.replace(side).is_some() {
+                    return Err("a second START".into());
+                }
+                if side == Side::Red {
+                    self.play(seat, board, out);
+                }
+            }
+            Reply::Move(mv) => {
+                if seat.side != Some(board.turn().opponent()) {
+                    return Err(format!("MOVE {mv} out of turn"));
+                }
+                check_move(board, mv).map_err(|e| format!("relayed MOVE {mv} is illegal: {e}"))?;
+                board.apply(mv);
+                seat.plies += 1;
+                if status(board) == Status::Ongoing {
+                    self.play(seat, board, out);
+                }
+            }
+            Reply::Ok => {
+                let (mv, sent) = seat.pending.take().ok_or("OK without a pending move")?;
+                seat.latencies.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                board.apply(mv);
+                seat.plies += 1;
+                self.tally.moves.fetch_add(1, Ordering::Relaxed);
+            }
+            Reply::Check if in_check(board, board.turn()) => {}
+            Reply::Check => return Err(format!("CHECK, but {} is not in check: {board:?}", board.turn())),
+            Reply::Err(kind, text) => return Err(format!("ERR {} {text}", kind.name())),
+            Reply::End(winner, reason) => {
+                seat.ended = true;
+                let expected = match reason {
+                    EndReason::Resign => seat.plies >= self.tally.plies,
+                    EndReason::Checkmate => status(board) == Status::Checkmate && winner != board.turn(),
+                    EndReason::Stalemate => status(board) == Status::Stalemate && winner != board.turn(),
+                    EndReason::OpponentLeft => false,
+                };
+                if !expected {
+                    return Err(format!("unexpected END {winner} {} after {} plies", reason.name(), seat.plies));
+                }
+                if seat.side == Some(Side::Red) {
+                    self.tally.games.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl IoHandler for Player {
+    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+        conn.set_context(Seat::default());
+        if self.tally.connected.fetch_add(1, Ordering::Relaxed) + 1 == self.tally.connections {
+            *self.tally.all_connected.lock() = Some(self.tally.started.elapsed());
+        }
+    }
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        let Some(mut seat) = conn.take_context::<Seat>() else { return };
+        let mut out = String::new();
+        let mut failed = None;
+        while let Some(line) = next_line(conn.input(), &mut seat.skipping) {
+            let result = match line {
+                Line::Text(text) => self.line(&mut seat, &text, &mut out),
+                _ => Err("an over-long or non-UTF-8 line".into()),
+            };
+            if let Err(e) = result {
+                failed = Some(e);
+                break;
+            }
+        }
+        conn.send(out.as_bytes());
+        if let Some(e) = failed {
+            self.tally.error(format!("{}: {e}", conn.local_addr().map_or("?".into(), |a| a.to_string())));
+            seat.ended = true; // counted once, here
+            conn.close();
+        } else if seat.ended {
+            conn.close();
+        }
+        conn.set_context(seat);
+    }
+
+    fn on_closed(&mut self, conn: &mut Conn<'_>, reason: &CloseReason) {
+        let Some(seat) = conn.take_context::<Seat>() else { return };
+        if !seat.ended {
+            self.tally.error(format!("connection closed before END ({reason}) after {} plies", seat.plies));
+        }
+        self.tally.latencies.lock().extend_from_slice(&seat.latencies);
+    }
+
+    fn on_connect_failed(&mut self, _target: &Target, failure: &ConnectFailure) {
+        self.tally.error(format!("connect failed: {failure}"));
+    }
+}
+
+/// Runs the stress test and reports. A run that times out reports the connections still
+/// open as errors.
+///
+/// # Errors
+/// When the client cannot start, or when no connection at all could be made (no server).
+pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
+    if opts.connections == 0 || opts.connections % 2 != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "--connections must be even and positive"));
+    }
+    let tally = Arc::new(Tally {
+        plies: opts.moves,
+        connections: opts.connections as u64,
+        started: Instant::now(),
+        connected: AtomicU64::new(0),
+        all_connected: Mutex::new(None),
+        games: AtomicU64::new(0),
+        moves: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        latencies: Mutex::new(Vec::with_capacity(opts.connections * opts.moves as usize / 2)),
+        samples: Mutex::new(Vec::new()),
+        seeds: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+    });
+    let config = ClientConfig::default().threads(opts.threads).connect_timeout(Duration::from_secs(30));
+    let t = tally.clone();
+    let client = EpollTPClient::from_fn(config, move || {
+        let seed = t.seeds.fetch_add(0x2545_F491_4F6C_DD1D, Ordering::Relaxed) | 1;
+        Player { tally: t.clone(), rng: seed }
+    })
+    .start()?;
+    let (host, port) = (opts.addr.ip().to_string(), opts.addr.port());
+    for i in 0..opts.connections {
+        client.add(Target::new(host.clone(), port).tag(i as u64)).map_err(io::Error::from)?;
+    }
+    let finished = client.wait_idle(opts.timeout);
+    let elapsed = tally.started.elapsed();
+    client.shutdown();
+    client.join()?;
+    if !finished {
+        tally.error(format!("timed out after {:?} with games still running", opts.timeout));
+    }
+    let connected = tally.connected.load(Ordering::Relaxed);
+    if connected == 0 {
+        let why = tally.samples.lock().first().cloned().unwrap_or_default();
+        return Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "no chess server at {} ({why}); start one with: cargo run --release --example chinese_chess_game -- server",
+                opts.addr
+            ),
+        ));
+    }
+    let mut lat = std::mem::take(&mut *tally.latencies.lock());
+    lat.sort_unstable();
+    let pick = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied();
+    let micros = |v: Option<u32>| Duration::from_micros(v.unwrap_or(0).into());
+    let samples = tally.samples.lock().clone();
+    let connect_time = tally.all_connected.lock().unwrap_or(elapsed);
+    Ok(StressReport {
+        connections: opts.connections,
+        connected,
+        connect_time,
+        games_completed: tally.games.load(Ordering::Relaxed),
+        moves: tally.moves.load(Ordering::Relaxed),
+        elapsed,
+        p50: micros(pick(0.50)),
+        p99: micros(pick(0.99)),
+        max: micros(lat.last().copied()),
+        errors: tally.errors.load(Ordering::Relaxed),
+        samples,
+    })
+}
