@@ -92,24 +92,6 @@ impl Piece {
         Piece { side, kind }
     }
 
-    /// The customary character: red 帅 仕 相 马 车 炮 兵, black 將 士 象 馬 車 砲 卒.
-    pub fn glyph(self) -> char {
-        let (red, black) = match self.kind {
-            Kind::General => ('帅', '將'),
-            Kind::Advisor => ('仕', '士'),
-            Kind::Elephant => ('相', '象'),
-            Kind::Horse => ('马', '馬'),
-            Kind::Chariot => ('车', '車'),
-            Kind::Cannon => ('炮', '砲'),
-            Kind::Soldier => ('兵', '卒'),
-        };
-        if self.side == Side::Red {
-            red
-        } else {
-            black
-        }
-    }
-
     /// The FEN letter: `K A B N R C P`, upper case for red, lower case for black.
     pub fn letter(self) -> char {
         let c = match self.kind {

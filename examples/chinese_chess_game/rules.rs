@@ -317,7 +317,7 @@ mod tests {
         assert!(in_check(&fen("4k4/9/5N3/9/9/9/9/9/9/3K5 b"), Side::Black)); // horse f7
         assert!(!in_check(&fen("4k4/5a3/5N3/9/9/9/9/9/9/3K5 b"), Side::Black)); // leg f8 blocked
         assert!(in_check(&fen("4k4/4P4/9/9/9/9/9/9/9/3K5 b"), Side::Black)); // soldier e8
-        // A move that walks into check is refused.
+                                                                             // A move that walks into check is refused.
         let board = fen("3k5/9/9/9/9/9/9/9/4R4/5K3 b");
         assert_eq!(check_move(&board, mv("d9 e9")), Err(Illegal::Check));
     }
