@@ -88,13 +88,13 @@ impl<H: IoHandler> EpollTPClient<H> {
         let parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp, Some(&self.pool))?;
         self.pool.set_peers(LoopGroup::peers(&parts));
         let (factory, pool) = (self.factory, self.pool.clone());
-        let (batch, delay) = (cfg.connect_batch, cfg.mutex_delay);
+        let (batch, max_connecting, delay) = (cfg.connect_batch, cfg.max_connecting, cfg.mutex_delay);
         let group = LoopGroup::spawn(
             parts,
             &cfg.thread_name,
             cfg.shutdown_timeout,
             Arc::new(move |part| {
-                let connector = Connector::new(pool.clone(), part.index, batch, delay);
+                let connector = Connector::new(pool.clone(), part.index, batch, max_connecting, delay);
                 EventLoop::new(part, factory(), None, Some(connector))
             }),
         )?;
@@ -114,6 +114,32 @@ impl<H: IoHandler> EpollTPClient<H> {
         while !handle.wait_idle(Duration::from_secs(3600)) {}
         handle.shutdown();
         handle.join()
+    }
+
+    /// Like [`EpollTPClient::run_until_idle`], but gives up after `timeout`: then it shuts
+    /// down (connections drain for the configured shutdown timeout) and fails with `TimedOut`.
+    ///
+    /// # Errors
+    /// `io::ErrorKind::TimedOut` when the targets were not all done in time; else as
+    /// [`EpollTPClient::run_until_idle`].
+    pub fn run_until_idle_timeout(
+        self,
+        targets: impl IntoIterator<Item = Target>,
+        timeout: Duration,
+    ) -> io::Result<()> {
+        let handle = self.start()?;
+        for t in targets {
+            handle.add(t).map_err(io::Error::from)?;
+        }
+        let idle = handle.wait_idle(timeout);
+        let left = handle.targets().outstanding();
+        handle.shutdown();
+        handle.join()?;
+        if idle {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::TimedOut, format!("{left} targets not done after {timeout:?}")))
+        }
     }
 }
 

@@ -175,6 +175,7 @@ impl ServerConfig {
 pub struct ClientConfig {
     pub(crate) threads: usize,
     pub(crate) connect_batch: usize,
+    pub(crate) max_connecting: usize,
     pub(crate) mutex_delay: Duration,
     pub(crate) resolve_timeout: Duration,
     pub(crate) shutdown_timeout: Duration,
@@ -188,6 +189,7 @@ impl Default for ClientConfig {
         ClientConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             connect_batch: 64,
+            max_connecting: 1024,
             mutex_delay: Duration::from_millis(10),
             resolve_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(5),
@@ -213,6 +215,14 @@ impl ClientConfig {
     /// Most targets one thread takes from the pool per turn (default 64).
     pub fn connect_batch(mut self, n: usize) -> Self {
         self.connect_batch = n.max(1);
+        self
+    }
+
+    /// Most connects in progress at once per IO thread (default 1024); further targets wait
+    /// in the pool. Keeps a burst of thousands of targets from overflowing the peers' accept
+    /// queues (whose dropped handshakes the kernel retries only after a second or more).
+    pub fn max_connecting(mut self, n: usize) -> Self {
+        self.max_connecting = n.max(1);
         self
     }
 }

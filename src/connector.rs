@@ -22,6 +22,7 @@ pub(crate) struct Connector {
     pool: Arc<TargetPool>,
     index: usize,
     batch: usize,
+    max_connecting: usize,
     mutex_delay: Duration,
     enabled: bool,
     /// Cap for the next wait, from the last `take`.
@@ -29,8 +30,14 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    pub(crate) fn new(pool: Arc<TargetPool>, index: usize, batch: usize, mutex_delay: Duration) -> Self {
-        Connector { pool, index, batch, mutex_delay, enabled: true, cap: None }
+    pub(crate) fn new(
+        pool: Arc<TargetPool>,
+        index: usize,
+        batch: usize,
+        max_connecting: usize,
+        mutex_delay: Duration,
+    ) -> Self {
+        Connector { pool, index, batch, max_connecting, mutex_delay, enabled: true, cap: None }
     }
 
     /// Whether this thread holds more than its fair share of the client's connections.
@@ -56,7 +63,13 @@ impl Connector {
             self.cap = Some(self.mutex_delay);
             return;
         }
-        match self.pool.try_take(self.batch, out) {
+        // At the limit of connects in flight, wait for them: their completions wake the loop.
+        let in_flight = self.pool.peers().get(self.index).map_or(0, |p| p.stats.connecting()) as usize;
+        let room = self.max_connecting.saturating_sub(in_flight);
+        if room == 0 {
+            return;
+        }
+        match self.pool.try_take(self.batch.min(room), out) {
             None => self.cap = Some(self.mutex_delay),
             Some(0) => {}
             Some(_left) => {

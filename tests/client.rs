@@ -269,3 +269,55 @@ fn shutdown_ends_targets_waiting_to_retry() {
     assert_eq!(pool.outstanding(), 0);
     assert!(pool.wait_idle(Duration::from_secs(1)));
 }
+
+/// A listener whose accept queue is full and never drains: connects to it hang.
+fn black_hole() -> (TcpListener, Vec<TcpStream>) {
+    let full = TcpListener::bind("127.0.0.1:0").unwrap();
+    kingpin_test_listen_backlog_zero(&full);
+    let addr = full.local_addr().unwrap();
+    let fillers = (0..8).filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()).collect();
+    (full, fillers)
+}
+
+/// `max_connecting` bounds the connects in flight per thread; the rest wait in the pool.
+#[test]
+fn max_connecting_bounds_connects_in_flight() {
+    let (hole, _fillers) = black_hole();
+    let port = hole.local_addr().unwrap().port();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let config = ClientConfig::default().threads(1).max_connecting(2).connect_timeout(Duration::from_millis(100));
+    let handle = EpollTPClient::from_fn(config, move || Checker(s.clone())).start().unwrap();
+    for i in 0..8 {
+        handle.add(Target::new("127.0.0.1", port).tag(i)).unwrap();
+    }
+    let mut most = 0;
+    while !handle.wait_idle(Duration::from_millis(5)) {
+        most = most.max(handle.stats().connecting);
+        assert!(most <= 2, "{most} connects in flight");
+    }
+    let failures = seen.failures.lock().clone();
+    assert_eq!(failures.len(), 8);
+    assert!(failures.iter().all(|f| f.1 == io::ErrorKind::TimedOut), "{failures:?}");
+    handle.shutdown();
+    handle.join().unwrap();
+}
+
+/// `run_until_idle_timeout` gives up, shuts down and says so.
+#[test]
+fn run_until_idle_timeout_gives_up() {
+    let (hole, _fillers) = black_hole();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let config = ClientConfig::default().threads(1).connect_timeout(Duration::from_secs(30));
+    let started = Instant::now();
+    let err = EpollTPClient::from_fn(config, move || Checker(s.clone()))
+        .run_until_idle_timeout(
+            [Target::new("127.0.0.1", hole.local_addr().unwrap().port())],
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(seen.failures.lock()[0].1, io::ErrorKind::Interrupted, "the connect in flight was interrupted");
+}
