@@ -178,13 +178,17 @@ fn established<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
 /// The connect of `id` failed (refused, unreachable, timed out, shutdown).
 pub(crate) fn connect_failed<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId, error: io::Error) {
     let Some(c) = core.conns.remove(id) else { return };
-    core.io.stats.connecting_changed(-1);
     if let Some(t) = c.connect_timer {
         core.io.conn_timers.cancel(t);
     }
     let _ = sys::epoll_del(core.io.epoll.as_fd(), c.out.fd.as_fd());
     let (attempts, addr) = (c.connecting.unwrap_or(1), c.peer);
-    let target = c.target.expect("a connecting connection has a target");
+    let Connection { target, out, .. } = c;
+    // Closed before it is counted or reported: whoever sees the attempt end can rely on the
+    // descriptor being free.
+    drop(out);
+    core.io.stats.connecting_changed(-1);
+    let target = target.expect("a connecting connection has a target");
     retry_or_report(h, core, target, addr, error, attempts);
 }
 

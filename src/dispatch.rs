@@ -307,16 +307,7 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
     for t in [c.idle_timer, c.connect_timer].into_iter().flatten() {
         core.io.conn_timers.cancel(t);
     }
-    if c.connecting.is_some() {
-        core.io.stats.connecting_changed(-1);
-    } else {
-        core.io.stats.on_close();
-    }
-    if c.target.is_some() {
-        if let Some(pool) = &core.io.targets {
-            pool.done();
-        }
-    }
+    let (was_connecting, had_target) = (c.connecting.is_some(), c.target.is_some());
     match &reason {
         CloseReason::Error(e) => log::debug!(target: "kingpin::conn", "conn {id} ({}): {e}", c.peer),
         CloseReason::ShutdownForced => {
@@ -335,6 +326,18 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
         core.io.pool.put(b);
     }
     drop(out.fd);
+    // Counted as closed only now that the descriptor is closed: whoever sees the count drop
+    // (or the target pool go idle) can rely on the descriptor being free.
+    if was_connecting {
+        core.io.stats.connecting_changed(-1);
+    } else {
+        core.io.stats.on_close();
+    }
+    if had_target {
+        if let Some(pool) = &core.io.targets {
+            pool.done();
+        }
+    }
 }
 
 /// Calls `on_write_complete` for the connections whose output drained.
