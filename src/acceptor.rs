@@ -188,9 +188,11 @@ impl Acceptor {
                     if matches!(code, libc::EMFILE | libc::ENFILE) {
                         if let Some(spare) = guard.spare.take() {
                             drop(spare);
-                            // Take the pending connection and close it: the peer sees a clean
-                            // close instead of waiting in the queue while we cannot serve it.
-                            if let Ok((fd, peer)) = sys::accept(listener) {
+                            // Take the waiting connections (up to a batch) and close them: the
+                            // peers see a clean close at once instead of waiting in the queue,
+                            // maybe for long, while no descriptor is free to serve them.
+                            for _ in 0..self.cfg.batch {
+                                let Ok((fd, peer)) = sys::accept(listener) else { break };
                                 log::debug!(target: "kingpin::accept", "refused {peer}: out of fds");
                                 io.stats.on_refused();
                                 drop(fd);

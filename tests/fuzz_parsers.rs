@@ -8,6 +8,9 @@ mod util;
 #[path = "../examples/http_server/http.rs"]
 #[allow(dead_code)]
 mod http;
+#[path = "../examples/http_server/request.rs"]
+#[allow(dead_code)]
+mod request;
 
 #[path = "../examples/crawler/crawl.rs"]
 #[allow(dead_code)]
@@ -19,10 +22,10 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use http::{Parse, Request};
 use kingpin::{Buffer, EpollTPServer, ServerConfig};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use request::{Parse, Request};
 use util::{connect, IO_TIMEOUT};
 
 /// Cases of each property over sockets (the pure ones run 512).
@@ -75,10 +78,10 @@ fn http_soup() -> impl Strategy<Value = Vec<u8>> {
 enum Outcome {
     Partial,
     Complete(String, usize),
-    Error(http::Error),
+    Error(request::Error),
 }
 
-fn outcome(r: Result<Parse<'_>, http::Error>) -> Outcome {
+fn outcome(r: Result<Parse<'_>, request::Error>) -> Outcome {
     match r {
         Ok(Parse::Partial { .. }) => Outcome::Partial,
         Ok(Parse::Complete { req, len }) => Outcome::Complete(format!("{req:?}"), len),
@@ -95,12 +98,12 @@ fn parse_in_pieces(data: &[u8], cuts: &[usize]) -> Result<Vec<Outcome>, TestCase
     for piece in pieces(data, cuts) {
         len += piece.len();
         let prefix = &data[..len];
-        let resumed = http::parse(prefix, resume);
+        let resumed = request::parse(prefix, resume);
         if let Ok(Parse::Partial { resume: r }) = resumed {
             prop_assert!(r <= len, "resume offset {} past the input ({})", r, len);
             resume = r;
         }
-        let (resumed, fresh) = (outcome(resumed), outcome(http::parse(prefix, 0)));
+        let (resumed, fresh) = (outcome(resumed), outcome(request::parse(prefix, 0)));
         prop_assert_eq!(&resumed, &fresh, "resumed and fresh parse differ at {} bytes", len);
         seen.push(resumed);
         if seen.last() != Some(&Outcome::Partial) {
@@ -258,7 +261,7 @@ proptest! {
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
         let seen = parse_in_pieces(&data, &cuts)?;
-        let whole = outcome(http::parse(&data, 0));
+        let whole = outcome(request::parse(&data, 0));
         match seen.last() {
             Some(Outcome::Partial) | None => prop_assert_eq!(whole, Outcome::Partial),
             Some(decided) => prop_assert_eq!(&whole, decided),
@@ -274,13 +277,13 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..16),
         cuts in prop::collection::vec(any::<usize>(), 0..6),
     ) {
-        prop_assume!(head.len() <= http::MAX_HEAD);
+        prop_assume!(head.len() <= request::MAX_HEAD);
         let mut data = head.clone();
         data.extend_from_slice(&body);
         let seen = parse_in_pieces(&data, &cuts)?;
         let (last, before) = seen.split_last().expect("at least one piece");
         prop_assert!(before.iter().all(|o| *o == Outcome::Partial), "{:?}", seen);
-        match http::parse(&data, 0) {
+        match request::parse(&data, 0) {
             Ok(Parse::Complete { req, len }) => {
                 prop_assert!(expected.matches(&req), "parsed {:?}, expected {:?}", req, expected);
                 prop_assert_eq!(len, head.len());
@@ -329,7 +332,7 @@ fn expected_responses(stream: &[u8]) -> Vec<(u16, bool)> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < stream.len() {
-        match http::parse(&stream[pos..], 0) {
+        match request::parse(&stream[pos..], 0) {
             Ok(Parse::Partial { .. }) => break,
             Ok(Parse::Complete { req, len }) => {
                 let status = match (req.path, req.method) {
@@ -349,10 +352,10 @@ fn expected_responses(stream: &[u8]) -> Vec<(u16, bool)> {
             }
             Err(e) => {
                 let status = match e {
-                    http::Error::BadRequest => 400,
-                    http::Error::TooLarge => 431,
-                    http::Error::NotImplemented => 501,
-                    http::Error::VersionNotSupported => 505,
+                    request::Error::BadRequest => 400,
+                    request::Error::TooLarge => 431,
+                    request::Error::NotImplemented => 501,
+                    request::Error::VersionNotSupported => 505,
                 };
                 out.push((status, false));
                 break;
