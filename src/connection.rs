@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
@@ -28,6 +29,9 @@ pub(crate) struct Outbound {
     pub(crate) refuse: bool,
     /// When a byte was last written.
     pub(crate) last_write: Instant,
+    /// A [`Conn::send_file`] could not finish: watch `EPOLLOUT` even with nothing buffered, and
+    /// call `on_write_complete` when the socket can take more.
+    pub(crate) want_writable: bool,
 }
 
 impl Outbound {
@@ -65,6 +69,48 @@ impl Outbound {
         }
     }
 
+    /// One `sendfile` of up to `max` bytes of `file` from `*offset`, when nothing is buffered
+    /// ahead of it. See [`Conn::send_file`].
+    fn send_file(&mut self, io: &mut IoCtx, file: &File, offset: &mut u64, max: usize) -> io::Result<usize> {
+        if self.refuse || self.error.is_some() || max == 0 {
+            return Ok(0);
+        }
+        if self.pending() > 0 {
+            // Buffered bytes go first; `on_write_complete` follows once they have drained.
+            self.wrote = true;
+            return Ok(0);
+        }
+        match sys::sendfile(self.fd.as_fd(), file.as_fd(), offset, max) {
+            Ok(n) => {
+                if n > 0 {
+                    io.stats.add_out(n);
+                    self.last_write = io.now;
+                }
+                if n == max {
+                    // The socket took it all: the next chunk may follow on the next pass.
+                    self.wrote = true;
+                } else {
+                    // The socket is full (or the file ended): wait until it can take more.
+                    self.want_writable = true;
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.want_writable = true;
+                Ok(0)
+            }
+            Err(e) if is_file_error(&e) => Err(e),
+            Err(e) => {
+                let copy = match e.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::new(e.kind(), e.to_string()),
+                };
+                self.error = Some(e);
+                Err(copy)
+            }
+        }
+    }
+
     /// Writes queued output once (on `EPOLLOUT`). Returns whether the queue is now empty.
     pub(crate) fn flush(&mut self, io: &mut IoCtx) -> bool {
         let Some(buf) = self.buf.as_mut() else { return true };
@@ -91,6 +137,15 @@ impl Outbound {
             false
         }
     }
+}
+
+/// Whether a `sendfile` error concerns the file rather than the socket, so the connection can
+/// go on (e.g. with buffered reads and [`Conn::send`]).
+fn is_file_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EIO | libc::EOVERFLOW | libc::ESPIPE)
+    ) || e.kind() == io::ErrorKind::InvalidInput
 }
 
 /// A connection as its loop stores it in the slab.
@@ -146,7 +201,15 @@ impl Connection {
             id,
             peer,
             input: None,
-            out: Outbound { fd, buf: None, wrote: false, error: None, refuse: false, last_write: now },
+            out: Outbound {
+                fd,
+                buf: None,
+                wrote: false,
+                error: None,
+                refuse: false,
+                last_write: now,
+                want_writable: false,
+            },
             registered: 0,
             reading: true,
             close_after_flush: None,
@@ -248,6 +311,76 @@ impl<'a> Conn<'a> {
             self.c.out.send(self.io, input.as_slice());
             input.clear();
         }
+    }
+
+    /// Sends up to `max` bytes of `file` from `*offset` with one `sendfile(2)`: the kernel copies
+    /// from the page cache to the socket, never through user space. Returns how many bytes were
+    /// sent, and advances `*offset` by as many (the file's own position is untouched).
+    ///
+    /// Called on the connection's IO thread, from a callback. Never blocks, never buffers: what
+    /// the socket does not take now stays in the file for the next call. The pacing pattern —
+    /// send a header with [`Conn::send`], then call `send_file` from
+    /// [`crate::IoHandler::on_write_complete`] until the range is done:
+    ///
+    /// - the socket took all `max` bytes: `on_write_complete` follows on the same loop turn's
+    ///   write-complete pass (other connections are served in between);
+    /// - fewer, or none (the send buffer is full): the loop watches `EPOLLOUT` and calls
+    ///   `on_write_complete` when the socket can take more, so a slow peer costs no CPU;
+    /// - output buffered by earlier [`Conn::send`] calls is still pending: nothing is sent
+    ///   (`Ok(0)`), so bytes never overtake one another; `on_write_complete` follows once the
+    ///   buffer drains.
+    ///
+    /// `Ok(0)` also when `max` is 0, when `*offset` is at or past the end of the file, or when
+    /// the connection is closing ([`Conn::is_closing`]). The file's bytes are not output in the
+    /// framework's sense: [`Conn::close`] and a peer's end of stream wait only for buffered
+    /// output, so close once the whole range has been sent.
+    ///
+    /// Bytes sent count in [`crate::Stats::bytes_out`] and as write activity for idle timeouts.
+    ///
+    /// # Errors
+    /// - An error of the file rather than the socket (`EBADF` when it is not open for reading,
+    ///   `EINVAL` when it cannot be mapped, e.g. some pseudo-files; `EIO`; `EOVERFLOW`; an
+    ///   offset beyond `off_t`): returned, and the connection is untouched,
+    ///   so the caller can fall back to reading the file and [`Conn::send`], or close.
+    /// - Any other error (e.g. `EPIPE`, `ECONNRESET`): returned, and the connection closes after
+    ///   the callback with [`CloseReason::Error`], as a failed [`Conn::send`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use kingpin::{Conn, IoHandler};
+    /// use std::fs::File;
+    ///
+    /// /// Sends one file to each client, then closes.
+    /// struct FileServer;
+    ///
+    /// struct Transfer {
+    ///     file: File,
+    ///     offset: u64,
+    ///     end: u64,
+    /// }
+    ///
+    /// impl IoHandler for FileServer {
+    ///     fn on_connect(&mut self, conn: &mut Conn<'_>) {
+    ///         let file = File::open("/etc/hostname").expect("open");
+    ///         let end = file.metadata().expect("stat").len();
+    ///         conn.send(format!("{end}\n").as_bytes()); // the header, buffered if need be
+    ///         conn.set_context(Transfer { file, offset: 0, end });
+    ///     }
+    ///
+    ///     fn on_write_complete(&mut self, conn: &mut Conn<'_>) {
+    ///         let Some(mut t) = conn.take_context::<Transfer>() else { return };
+    ///         let chunk = (t.end - t.offset).min(1 << 20) as usize;
+    ///         match conn.send_file(&t.file, &mut t.offset, chunk) {
+    ///             Ok(_) if t.offset >= t.end => conn.close(), // all sent
+    ///             Ok(_) => conn.set_context(t),               // more on the next call
+    ///             Err(_) => conn.force_close(),               // the file failed, or the socket
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn send_file(&mut self, file: &File, offset: &mut u64, max: usize) -> io::Result<usize> {
+        self.c.out.send_file(self.io, file, offset, max)
     }
 
     /// Splits the connection into its input buffer and its output, to send bytes straight from

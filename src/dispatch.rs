@@ -149,6 +149,10 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
         if let Some(c) = core.conns.get_mut(id) {
             if c.close_now.is_none() && c.out.pending() > 0 {
                 c.out.flush(&mut core.io);
+            } else if c.out.want_writable && events & EPOLLOUT != 0 {
+                // A `send_file` was waiting for room: `on_write_complete` sends the next chunk.
+                c.out.want_writable = false;
+                c.out.wrote = true;
             }
         }
     }
@@ -156,7 +160,8 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
 }
 
 /// Brings connection `id` to a consistent state after anything touched it: closes it when due,
-/// queues `on_write_complete`, shuts its write side, and fixes its epoll interest.
+/// queues `on_write_complete`, shuts its write side, and fixes its epoll interest (`EPOLLOUT`
+/// while output is buffered or a `send_file` waits for room).
 pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
     if c.connecting.is_some() {
@@ -204,7 +209,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
         return settle(h, core, id);
     }
     if pending == 0 {
-        if c.out.wrote && !c.write_complete_queued {
+        if c.out.wrote && !c.out.want_writable && !c.write_complete_queued {
             c.write_complete_queued = true;
             core.io.write_complete.push(id);
         }
@@ -225,7 +230,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: ConnId
             want |= EPOLLIN;
         }
     }
-    if pending > 0 {
+    if pending > 0 || c.out.want_writable {
         want |= EPOLLOUT;
     }
     if want != c.registered {
@@ -347,7 +352,7 @@ pub(crate) fn run_write_complete<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>
     for id in due.drain(..) {
         let Some(c) = core.conns.get_mut(id) else { continue };
         c.write_complete_queued = false;
-        if c.out.pending() > 0 || !c.out.wrote || c.close_now.is_some() {
+        if c.out.pending() > 0 || !c.out.wrote || c.out.want_writable || c.close_now.is_some() {
             continue;
         }
         c.out.wrote = false;

@@ -57,6 +57,10 @@ pub trait IoHandler: 'static {
     /// Called once after sends drain, also when they were written at once. Streaming code
     /// sends its next chunk from here; it runs on a later loop turn, so other connections
     /// are served in between.
+    ///
+    /// Also called, with nothing buffered, when a [`Conn::send_file`] that the socket could not
+    /// take whole finds room again (`EPOLLOUT`): a file streamer calls `send_file` from here
+    /// until its range is sent, and is never woken while the peer is not reading.
     fn on_write_complete(&mut self, conn: &mut Conn<'_>) {
         let _ = conn;
     }

@@ -355,6 +355,26 @@ pub(crate) fn send(fd: BorrowedFd<'_>, data: &[u8]) -> io::Result<usize> {
     })
 }
 
+/// Copies up to `count` bytes of `file`, starting at `*offset`, to the socket `out` inside the
+/// kernel (`sendfile(2)`): no copy through user space. `*offset` advances by the bytes sent;
+/// the file's own position is untouched.
+///
+/// `Ok(0)` with `count > 0` means `*offset` is at or past the end of the file. `WouldBlock` is
+/// returned as is when the socket's send buffer is full; `EINTR` is retried. Errors that
+/// concern the file rather than the socket (`EINVAL` when it cannot be mapped, `EIO`,
+/// `EOVERFLOW`) come back like any other.
+pub(crate) fn sendfile(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, count: usize) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(*offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset does not fit in off_t"))?;
+    let n = retry(|| {
+        // SAFETY: both descriptors are open for the call; `off` is a valid, writable off_t on the
+        // stack that the kernel reads and updates; `count` is a plain length (the kernel caps it).
+        cvt_size(unsafe { libc::sendfile(out.as_raw_fd(), file.as_raw_fd(), &mut off, count) })
+    })?;
+    *offset = off as u64;
+    Ok(n)
+}
+
 /// Shuts down the write side of a connected socket (half-close; the peer reads end of stream).
 pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: plain syscall on an open socket with a valid `how`.
@@ -438,6 +458,42 @@ mod tests {
         eventfd_read(ev.as_fd_ref()).unwrap();
         assert_eq!(epoll_wait(ep.as_fd_ref(), &mut events, 0).unwrap(), 0);
         eventfd_read(ev.as_fd_ref()).unwrap();
+    }
+
+    #[test]
+    fn sendfile_from_an_offset_then_would_block() {
+        use std::io::{Read, Write};
+        let listener = tcp_listen(&"127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
+        let mut client = std::net::TcpStream::connect(local_addr(listener.as_fd_ref()).unwrap()).unwrap();
+        let (conn, _) = retry_until_ok(|| accept(listener.as_fd_ref()));
+        let mut file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all(&data).unwrap();
+        let file_fd = std::os::fd::AsFd::as_fd(&file);
+
+        let mut offset = 10;
+        let n = retry_until_ok(|| sendfile(conn.as_fd_ref(), file_fd, &mut offset, 1000));
+        assert_eq!((n, offset), (1000, 1010));
+        let mut got = vec![0; 1000];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(got, &data[10..1010]);
+
+        // At the end of the file: nothing to send.
+        let mut end = data.len() as u64;
+        assert_eq!(sendfile(conn.as_fd_ref(), file_fd, &mut end, 10).unwrap(), 0);
+        assert_eq!(end, data.len() as u64);
+
+        // The client never reads: the socket fills up and says so.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let err = loop {
+            assert!(std::time::Instant::now() < deadline, "socket never filled up");
+            let mut off = 0;
+            match sendfile(conn.as_fd_ref(), file_fd, &mut off, data.len()) {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
     }
 
     /// Retries a non-blocking call for up to 5 s.
