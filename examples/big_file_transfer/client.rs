@@ -1,0 +1,245 @@
+//! The downloading side: a blocking `TcpStream` (one download is one stream), written to
+//! `<dest>.part`, resumed from that file's length, verified, then renamed to `<dest>`.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::checksum::hash_path;
+use crate::protocol::{Reply, Request, MAX_LINE};
+
+/// Bytes read from the socket per step, and so the most the client holds in memory.
+const RECV_CHUNK: usize = 1 << 20;
+
+/// One download.
+#[derive(Clone, Debug)]
+pub struct GetOptions {
+    /// The server, `host:port`.
+    pub addr: String,
+    /// The file's path under the server's root.
+    pub path: String,
+    /// Where the file goes; `<dest>.part` holds it until it is verified.
+    pub dest: PathBuf,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+    /// Read at most this many bytes per second (tests use it to interrupt a download).
+    pub limit_rate: Option<u64>,
+    /// Connect timeout, and the longest the server may stay silent.
+    pub timeout: Duration,
+}
+
+/// A finished, verified download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The file's size.
+    pub size: u64,
+    /// Bytes already in `<dest>.part` when this run began.
+    pub resumed_from: u64,
+    /// The file's XXH3-64, as announced and as verified.
+    pub checksum: u64,
+    /// Time from connecting to the last byte written.
+    pub transfer: Duration,
+    /// Time to hash the finished file.
+    pub verify: Duration,
+}
+
+/// Why a download failed.
+#[derive(Debug)]
+pub enum GetError {
+    /// Connecting, reading, writing the file or renaming it failed.
+    Io(String, io::Error),
+    /// The server answered `ERR`.
+    Refused(String),
+    /// The server's reply was not understood.
+    Protocol(String),
+    /// The connection ended early; `<dest>.part` keeps what arrived, for a resume.
+    Truncated {
+        /// Bytes of the file held now.
+        have: u64,
+        /// The file's size.
+        size: u64,
+    },
+    /// The finished file does not match the announced checksum; `<dest>.part` was removed.
+    Checksum {
+        /// Announced by the server.
+        expected: u64,
+        /// Computed over the received file.
+        actual: u64,
+        /// Whether part of the file came from an earlier run.
+        resumed: bool,
+    },
+}
+
+impl GetError {
+    /// The process exit status for this error: 2 for a verification failure, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            GetError::Checksum { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for GetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetError::Io(what, e) => write!(f, "{what}: {e}"),
+            GetError::Refused(reason) => write!(f, "server refused the request: {reason}"),
+            GetError::Protocol(what) => write!(f, "protocol error: {what}"),
+            GetError::Truncated { have, size } => {
+                write!(f, "connection ended after {have} of {size} bytes; run again to resume")
+            }
+            GetError::Checksum { expected, actual, resumed } => {
+                write!(
+                    f,
+                    "checksum mismatch: expected {expected:016x}, got {actual:016x}; the partial file was removed"
+                )?;
+                if *resumed {
+                    f.write_str(" (the file may have changed on the server since the download began)")?;
+                }
+                f.write_str("; run again to download from scratch")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GetError {}
+
+/// `<dest>.part`.
+pub fn part_path(dest: &Path) -> PathBuf {
+    let mut p = dest.as_os_str().to_owned();
+    p.push(".part");
+    PathBuf::from(p)
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> GetError {
+    let what = what.into();
+    move |e| GetError::Io(what, e)
+}
+
+/// Downloads `opts.path` to `opts.dest`, resuming from `<dest>.part` if it exists.
+///
+/// # Errors
+/// See [`GetError`]; on every error but [`GetError::Checksum`] the partial file is kept.
+pub fn download(opts: &GetOptions) -> Result<Outcome, GetError> {
+    let part = part_path(&opts.dest);
+    let offset = match fs::metadata(&part) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(GetError::Io(format!("{}", part.display()), e)),
+    };
+    let started = Instant::now();
+    let mut stream = connect(&opts.addr, opts.timeout)?;
+    let request = Request { path: opts.path.clone(), offset };
+    stream.write_all(request.to_line().as_bytes()).map_err(io_err("sending the request"))?;
+    let mut reader = BufReader::with_capacity(RECV_CHUNK, stream);
+
+    let mut line = Vec::new();
+    (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line).map_err(io_err("reading the reply"))?;
+    if line.pop() != Some(b'\n') {
+        return Err(GetError::Protocol("the server closed the connection without a complete reply".into()));
+    }
+    let line = String::from_utf8(line).map_err(|_| GetError::Protocol("reply is not UTF-8".into()))?;
+    let (size, checksum) = match Reply::parse(&line).map_err(GetError::Protocol)? {
+        Reply::Err(reason) if offset > 0 => {
+            return Err(GetError::Refused(format!(
+                "{reason} (resuming from {offset} bytes of {}; delete it to start over)",
+                part.display()
+            )))
+        }
+        Reply::Err(reason) => return Err(GetError::Refused(reason)),
+        Reply::Ok { offset: o, .. } if o != offset => {
+            return Err(GetError::Protocol(format!("asked for bytes from {offset}, got them from {o}")))
+        }
+        Reply::Ok { size, checksum, .. } => (size, checksum),
+    };
+
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&part)
+        .map_err(io_err(format!("opening {}", part.display())))?;
+    let bar = progress_bar(opts.progress, size, offset);
+    let mut have = offset;
+    let mut buf = vec![0; RECV_CHUNK];
+    let step = opts.limit_rate.map_or(RECV_CHUNK, |r| (r / 20).clamp(1, RECV_CHUNK as u64) as usize);
+    let pace_from = Instant::now();
+    while have < size {
+        let want = (size - have).min(step as u64) as usize;
+        let n = match reader.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                bar.abandon();
+                return Err(GetError::Io(format!("receiving (have {have} of {size} bytes; run again to resume)"), e));
+            }
+        };
+        file.write_all(&buf[..n]).map_err(io_err(format!("writing {}", part.display())))?;
+        have += n as u64;
+        bar.inc(n as u64);
+        if let Some(rate) = opts.limit_rate {
+            let due = Duration::from_secs_f64((have - offset) as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(pace_from.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    if have < size {
+        bar.abandon();
+        return Err(GetError::Truncated { have, size });
+    }
+    file.sync_all().map_err(io_err(format!("syncing {}", part.display())))?;
+    drop(file);
+    bar.finish();
+    let transfer = started.elapsed();
+
+    let verify_start = Instant::now();
+    let actual = hash_path(&part).map_err(io_err(format!("hashing {}", part.display())))?;
+    let verify = verify_start.elapsed();
+    if actual != checksum {
+        let _ = fs::remove_file(&part);
+        return Err(GetError::Checksum { expected: checksum, actual, resumed: offset > 0 });
+    }
+    fs::rename(&part, &opts.dest).map_err(io_err(format!("renaming to {}", opts.dest.display())))?;
+    Ok(Outcome { size, resumed_from: offset, checksum, transfer, verify })
+}
+
+/// Connects to the first address of `addr` that answers, with timeouts set.
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, GetError> {
+    let addrs = addr.to_socket_addrs().map_err(io_err(format!("resolving {addr}")))?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout)).map_err(io_err("socket"))?;
+                s.set_write_timeout(Some(timeout)).map_err(io_err("socket"))?;
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(GetError::Io(format!("connecting to {addr}"), last))
+}
+
+fn progress_bar(show: bool, size: u64, offset: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bytes:>10}/{total_bytes} [{wide_bar}] {binary_bytes_per_sec:>12} ETA {eta:>4} ({elapsed})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(offset);
+    bar.reset_eta(); // the rate counts this run's bytes only
+    bar
+}
