@@ -28,7 +28,7 @@ impl IoHandler for Echo {
     }
 }
 
-fn main() -> std::io::Result<()> {
+pub fn main() -> std::io::Result<()> {
     let args = Args::parse();
     // First, so that every thread started later (the logger's too) leaves the signals to it.
     let signals = SignalShutdown::install()?;
