@@ -17,7 +17,8 @@
 //!
 //! Run: `make bench` or `cargo bench --bench echo` (~3 minutes; writes `docs/performance.md`
 //! and `pictures/bench_*.svg`); `BENCH_QUICK=1` runs each shape about a second and writes to
-//! `target/bench/` instead. Without `--bench` (as `cargo test --all-targets` runs it) it only
+//! `target/bench/` instead. `BENCH_ONLY=kingpin` and `BENCH_SHAPE="100 × 100"` (substrings)
+//! run a subset, e.g. under a profiler. Without `--bench` (as `cargo test --all-targets` runs it) it only
 //! smoke-tests the code for a few seconds and writes nothing.
 
 #[path = "../examples/echo_server.rs"]
@@ -579,6 +580,9 @@ struct Plan {
     scaling: Vec<usize>,
     out_dir: Option<PathBuf>,
     docs: bool,
+    /// Substrings selecting servers and shapes (`BENCH_ONLY`, `BENCH_SHAPE`), for profiling.
+    only: String,
+    shape_filter: String,
 }
 
 fn size_label(size: usize) -> String {
@@ -623,8 +627,13 @@ fn plan() -> Plan {
             scaling: vec![10],
             out_dir: None,
             docs: false,
+            only: String::new(),
+            shape_filter: String::new(),
         };
     }
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let shape_filter = std::env::var("BENCH_SHAPE").unwrap_or_default();
+    let filtered = !only.is_empty() || !shape_filter.is_empty();
     let (reps, window, scale_window, idle_conns, scaling) = if quick {
         (1, Duration::from_millis(800), Duration::from_millis(400), 1_000, vec![10, 100, 1_000])
     } else {
@@ -646,8 +655,11 @@ fn plan() -> Plan {
             ),
         ],
         scaling,
-        out_dir: Some(if quick { target.join("bench") } else { manifest.clone() }),
-        docs: !quick,
+        // A partial run (filters) never overwrites the committed report.
+        out_dir: Some(if quick || filtered { target.join("bench") } else { manifest.clone() }),
+        docs: !quick && !filtered,
+        only,
+        shape_filter,
     }
 }
 
@@ -700,14 +712,21 @@ fn run() -> io::Result<()> {
         Shape::PingPong { conns, .. } | Shape::Idle { conns } => *conns as u64 + 100,
         Shape::Churn { .. } => 100,
     };
+    let (only, shape_filter) = (&plan.only, &plan.shape_filter);
     for rep in 0..plan.reps {
         for (index, (name, shape, window)) in runs.iter().enumerate() {
+            if !name.contains(shape_filter.as_str()) {
+                continue;
+            }
             if needs(shape) > nofile {
                 eprintln!("skipping {name}: open-file limit {nofile}");
                 continue;
             }
             for k in 0..KINDS.len() {
                 let kind = KINDS[(k + rep) % KINDS.len()];
+                if !kind.key().contains(only.as_str()) {
+                    continue;
+                }
                 let server = Server::start(kind, 1, pin, &log)?;
                 let s = match *shape {
                     Shape::PingPong { conns, size } => ping_pong(&server, conns, size, plan.warmup, *window),
