@@ -15,7 +15,7 @@
 //! `benches/peers/{tokio_echo,mio_echo}.rs`. The server is pinned to CPU 1, the generator to
 //! CPU 0 (when there are two CPUs).
 //!
-//! Run: `make bench` or `cargo bench --bench echo` (~3 minutes; writes `docs/performance.md`
+//! Run: `make bench` or `cargo bench --bench echo` (~2.5 minutes; writes `docs/performance.md`
 //! and `pictures/bench_*.svg`); `BENCH_QUICK=1` runs each shape about a second and writes to
 //! `target/bench/` instead. `BENCH_ONLY=kingpin` and `BENCH_SHAPE="100 × 100"` (substrings)
 //! run a subset, e.g. under a profiler. Without `--bench` (as `cargo test --all-targets` runs it) it only
@@ -80,6 +80,10 @@ impl Kind {
 
 /// Runs in the child process: pins itself, then serves until killed.
 fn serve(kind: &str) -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes plain integers: a killed harness leaves no server.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
     if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|c| c.parse().ok()) {
         pin_to_cpu(cpu);
     }
@@ -247,13 +251,32 @@ fn nanos(d: Duration) -> u32 {
     d.as_nanos().min(u32::MAX as u128) as u32
 }
 
-/// Opens `n` connections in batches, each batch waiting until the server holds it (its fd
-/// count), so no listen queue overflows.
+/// Closes `stream` with a reset (SO_LINGER 0) instead of a FIN, after a measurement, so that
+/// tens of thousands of client ports do not sit in TIME_WAIT and slow down later `connect`s.
+fn close_with_reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt reads a valid `linger` of the given size; the fd is open (we own it).
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(stream);
+}
+
+/// Opens `n` connections in batches of 100, each batch waiting until the server holds it (its
+/// fd count), so no listen queue overflows (an overflow costs a 1 s SYN retransmission).
 fn open_conns(server: &Server, n: usize) -> io::Result<Vec<TcpStream>> {
     let base = server.fds();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let batch = (n - out.len()).min(500);
+        // Below every server's listen backlog (tokio and mio listen with 128, as std does).
+        let batch = (n - out.len()).min(100);
         for _ in 0..batch {
             let s = StdStream::connect_timeout(&server.addr, Duration::from_secs(5))?;
             s.set_nodelay(true)?;
@@ -379,6 +402,7 @@ fn ping_pong(server: &Server, conns: usize, size: usize, warmup: Duration, windo
             break;
         }
     }
+    pingers.into_iter().for_each(|p| close_with_reset(p.stream));
     Ok(sample(count, elapsed, cpu_used, lat))
 }
 
@@ -503,7 +527,9 @@ fn idle(server: &Server, n: usize) -> io::Result<Sample> {
     ping_pong(server, 1, 16, Duration::ZERO, Duration::from_millis(20))?;
     std::thread::sleep(Duration::from_millis(50));
     let rss0 = server.rss_kib();
+    let t_open = Instant::now();
     let mut streams = open_conns(server, n)?;
+    let t_open = t_open.elapsed();
     std::thread::sleep(Duration::from_millis(300));
     let rss1 = server.rss_kib();
     let mut poll = Poll::new()?;
@@ -554,6 +580,11 @@ fn idle(server: &Server, n: usize) -> io::Result<Sample> {
     let cpu = server.cpu() - cpu0;
     std::thread::sleep(Duration::from_millis(100));
     let rss2 = server.rss_kib();
+    let t_close = Instant::now();
+    streams.into_iter().for_each(close_with_reset);
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprintln!("idle: open {t_open:?}, echo {elapsed:?}, close {:?}", t_close.elapsed());
+    }
     let mut s = sample(n as u64, elapsed, cpu, lat);
     s.rss_idle = Some(rss1.saturating_sub(rss0) as f64 * 1024.0 / n as f64);
     s.rss_after = Some(rss2.saturating_sub(rss0) as f64 * 1024.0 / n as f64);
@@ -637,7 +668,7 @@ fn plan() -> Plan {
     let (reps, window, scale_window, idle_conns, scaling) = if quick {
         (1, Duration::from_millis(800), Duration::from_millis(400), 1_000, vec![10, 100, 1_000])
     } else {
-        (3, Duration::from_millis(2000), Duration::from_millis(1000), 15_000, vec![10, 100, 1_000, 10_000])
+        (3, Duration::from_millis(1500), Duration::from_millis(800), 15_000, vec![10, 100, 1_000, 10_000])
     };
     Plan {
         reps,
@@ -727,6 +758,7 @@ fn run() -> io::Result<()> {
                 if !kind.key().contains(only.as_str()) {
                     continue;
                 }
+                let t = Instant::now();
                 let server = Server::start(kind, 1, pin, &log)?;
                 let s = match *shape {
                     Shape::PingPong { conns, size } => ping_pong(&server, conns, size, plan.warmup, *window),
@@ -734,9 +766,13 @@ fn run() -> io::Result<()> {
                     Shape::Idle { conns } => idle(&server, conns),
                 }
                 .map_err(|e| io::Error::other(format!("{name} against {}: {e}", kind.name())))?;
+                let t_stop = Instant::now();
                 drop(server);
+                if std::env::var_os("BENCH_VERBOSE").is_some() {
+                    eprintln!("stop {:?}", t_stop.elapsed());
+                }
                 eprintln!(
-                    "rep {} {name:<45} {:<16} {:>10.0} msgs/s  p50 {:>7.1} µs  p99 {:>7.1} µs  cpu {:>6.2} µs/msg{}",
+                    "rep {} {name:<45} {:<16} {:>10.0} msgs/s  p50 {:>7.1} µs  p99 {:>7.1} µs  cpu {:>6.2} µs/msg{} ({:.1} s)",
                     rep + 1,
                     kind.name(),
                     s.msgs_per_s,
@@ -744,6 +780,7 @@ fn run() -> io::Result<()> {
                     s.p99_us,
                     s.cpu_us_per_msg,
                     s.rss_idle.map_or(String::new(), |r| format!("  rss {r:.0} B/conn")),
+                    t.elapsed().as_secs_f64(),
                 );
                 results.entry((index, kind)).or_default().push(s);
             }
@@ -1048,7 +1085,7 @@ fn bar_chart(names: &[String], results: &Results) -> String {
                 fmt(v, if v < 10.0 { 2 } else { 1 })
             );
         }
-        let label = name.split(':').next().unwrap_or(name);
+        let label = name.split(':').next().unwrap_or(name).trim_start_matches("ping-pong ");
         let _ = writeln!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
