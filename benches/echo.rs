@@ -852,7 +852,9 @@ fn machine() -> String {
         .output()
         .ok()
         .map_or_else(|| "unknown".into(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Online CPUs (not `available_parallelism`: the generator is pinned to one by now).
+    // SAFETY: sysconf only reads a system constant.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     format!("{cpus} CPUs ({cpu}), Linux {kernel}, {rustc}")
 }
 
