@@ -201,7 +201,7 @@ impl Acceptor {
                         }
                     }
                     let now = Instant::now();
-                    guard.paused_until = Some(now + self.cfg.error_backoff);
+                    guard.paused_until = Some(crate::timer::after(now, self.cfg.error_backoff));
                     if self.last_error_log.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
                         self.last_error_log = Some(now);
                         log::warn!(

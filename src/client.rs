@@ -191,8 +191,9 @@ impl<H: IoHandler> ClientHandle<H> {
         self.group.loop_stats()
     }
 
-    /// Begins a graceful shutdown: stop taking targets (queued ones are dropped, connects in
-    /// progress fail with `Interrupted`), drain, close, exit. Returns at once; idempotent.
+    /// Begins a graceful shutdown: stop taking targets (queued ones, connects in progress and
+    /// retries waiting fail with `Interrupted` through `on_connect_failed`), drain, close,
+    /// exit. Returns at once; idempotent.
     pub fn shutdown(&self) {
         self.group.shutdown_handle().shutdown();
     }

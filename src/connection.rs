@@ -185,6 +185,9 @@ pub(crate) struct Connection {
     pub(crate) idle: Option<IdleState>,
     /// The pending idle check.
     pub(crate) idle_timer: Option<TimerId>,
+    /// Timers set with [`Conn::set_timer`] that may still be pending: cancelled at teardown,
+    /// so a closed connection leaves none behind.
+    pub(crate) user_timers: Vec<TimerId>,
     /// Output is above the high water mark (until it falls to the low one).
     pub(crate) above_high: bool,
     /// Reading paused by backpressure.
@@ -226,6 +229,7 @@ impl Connection {
             connect_timer: None,
             idle: None,
             idle_timer: None,
+            user_timers: Vec::new(),
             above_high: false,
             paused: false,
             user_paused: false,
@@ -511,12 +515,20 @@ impl<'a> Conn<'a> {
     /// Calls [`crate::IoHandler::on_timer`] for this connection with `tag` after `delay`,
     /// unless the connection has closed by then or the timer is cancelled.
     pub fn set_timer(&mut self, delay: Duration, tag: u64) -> TimerId {
-        let deadline = self.io.now + delay;
-        self.io.conn_timers.insert(deadline, None, (self.c.id, ConnTimer::User(tag)))
+        let deadline = crate::timer::after(self.io.now, delay);
+        let id = self.io.conn_timers.insert(deadline, None, (self.c.id, ConnTimer::User(tag)));
+        let timers = &mut self.c.user_timers;
+        if timers.len() >= 8 {
+            let queue = &self.io.conn_timers;
+            timers.retain(|t| queue.contains(*t));
+        }
+        timers.push(id);
+        id
     }
 
     /// Cancels a timer set with [`Conn::set_timer`]; `false` if it already fired.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.c.user_timers.retain(|t| *t != id);
         self.io.conn_timers.owns(id) && self.io.conn_timers.cancel(id)
     }
 }

@@ -93,10 +93,11 @@ impl Connector {
         self.cap
     }
 
-    /// Stops taking targets (shutdown) and closes the pool to new ones.
-    pub(crate) fn disable(&mut self) {
+    /// Stops taking targets (shutdown) and closes the pool to new ones; returns the targets
+    /// still queued (the first loop to get here gets them all).
+    pub(crate) fn disable(&mut self) -> Vec<PoolEntry> {
         self.enabled = false;
-        self.pool.close();
+        self.pool.close()
     }
 }
 
@@ -125,7 +126,7 @@ pub(crate) fn start_connect<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, ent
     c.registered = EPOLLOUT;
     c.target = Some(target);
     c.connecting = Some(attempts);
-    let deadline = core.io.now + core.io.cfg.connect_timeout;
+    let deadline = crate::timer::after(core.io.now, core.io.cfg.connect_timeout);
     c.connect_timer = Some(core.io.conn_timers.insert(deadline, None, (id, ConnTimer::ConnectTimeout)));
     core.io.stats.connecting_changed(1);
     if !pending {
@@ -210,18 +211,16 @@ fn retry_or_report<H: IoHandler>(
                 target.host_port(),
                 attempts + 1
             );
-            let mut pending = PendingRetry { entry: Some(PoolEntry { target, addr: Ok(addr), attempts }), pool: None };
-            pending.pool = core.io.targets.clone();
+            // The entry waits in the loop, not in the timer, so that shutdown can report it.
+            core.retry_seq += 1;
+            let key = core.retry_seq;
+            core.retries.insert(key, PoolEntry { target, addr: Ok(addr), attempts });
             let retry: LoopTimer<H> = Box::new(move |h, ctx| {
-                let Some(entry) = pending.entry.take() else { return };
-                if ctx.core.shutting_down {
-                    let error = io::Error::new(io::ErrorKind::Interrupted, "client shut down before the retry");
-                    report_failure(h, ctx.core, entry.target, error, entry.attempts);
-                } else {
+                if let Some(entry) = ctx.core.retries.remove(&key) {
                     start_connect(h, ctx.core, entry);
                 }
             });
-            let deadline = core.io.now + delay;
+            let deadline = crate::timer::after(core.io.now, delay);
             core.timers.insert(deadline, None, retry);
             return;
         }
@@ -229,24 +228,17 @@ fn retry_or_report<H: IoHandler>(
     report_failure(h, core, target, error, attempts);
 }
 
-/// A retry waiting in a loop timer. If the loop exits first (shutdown), dropping the timer
-/// counts the target as finished, so `run_until_idle` and `wait_idle` still see the end.
-struct PendingRetry {
-    entry: Option<PoolEntry>,
-    pool: Option<Arc<TargetPool>>,
-}
-
-impl Drop for PendingRetry {
-    fn drop(&mut self) {
-        if let (Some(entry), Some(pool)) = (self.entry.take(), &self.pool) {
-            log::debug!(target: "kingpin::client", "retry of {} dropped: client shut down", entry.target.host_port());
-            pool.done();
-        }
+/// Reports every target waiting to retry as failed with `Interrupted` (shutdown).
+pub(crate) fn abandon_retries<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>) {
+    let waiting: Vec<PoolEntry> = core.retries.drain().map(|(_, e)| e).collect();
+    for entry in waiting {
+        let error = io::Error::new(io::ErrorKind::Interrupted, "client shut down before the retry");
+        report_failure(h, core, entry.target, error, entry.attempts);
     }
 }
 
 /// Calls `on_connect_failed` and counts the target as finished.
-fn report_failure<H: IoHandler>(
+pub(crate) fn report_failure<H: IoHandler>(
     h: &mut H,
     core: &mut LoopCore<H>,
     target: Arc<Target>,

@@ -309,7 +309,7 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut LoopCore<H>, id: Conn
     }
     let Some(c) = core.conns.remove(id) else { return };
     core.io.buffered -= c.held;
-    for t in [c.idle_timer, c.connect_timer].into_iter().flatten() {
+    for t in [c.idle_timer, c.connect_timer].into_iter().flatten().chain(c.user_timers.iter().copied()) {
         core.io.conn_timers.cancel(t);
     }
     let (was_connecting, had_target) = (c.connecting.is_some(), c.target.is_some());

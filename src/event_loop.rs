@@ -126,6 +126,8 @@ impl<H: IoHandler> EventLoop<H> {
                 touched: Vec::new(),
                 handle,
                 shutting_down: false,
+                retries: Default::default(),
+                retry_seq: 0,
             },
             acceptor,
             mailbox: parts.mailbox,
@@ -288,6 +290,9 @@ impl<H: IoHandler> EventLoop<H> {
                     let (h, core) = (&mut self.handler, &mut self.core);
                     match e.task {
                         (id, ConnTimer::User(tag)) => {
+                            if let Some(c) = core.conns.get_mut(id) {
+                                c.user_timers.retain(|t| *t != e.id);
+                            }
                             dispatch::call(h, core, id, "on_timer", |h, conn| h.on_timer(conn, tag));
                             dispatch::settle(h, core, id);
                         }
@@ -357,7 +362,12 @@ impl<H: IoHandler> EventLoop<H> {
             acceptor.disable(&self.core.io);
         }
         if let Some(connector) = self.connector.as_mut() {
-            connector.disable();
+            // Targets still queued end here, reported like the ones waiting to retry.
+            for entry in connector.disable() {
+                let error = io::Error::new(io::ErrorKind::Interrupted, "client shut down before the connect");
+                connector::report_failure(&mut self.handler, &mut self.core, entry.target, error, entry.attempts);
+            }
+            connector::abandon_retries(&mut self.handler, &mut self.core);
         }
         for id in self.core.conns.ids() {
             let (h, core) = (&mut self.handler, &mut self.core);
@@ -381,6 +391,7 @@ impl<H: IoHandler> EventLoop<H> {
     /// Last rites when the loop exits: refuse new commands, close what is left.
     fn finish(&mut self) {
         drop(self.mailbox.close());
+        connector::abandon_retries(&mut self.handler, &mut self.core);
         if let Some(acceptor) = self.acceptor.as_mut() {
             acceptor.disable(&self.core.io);
         }

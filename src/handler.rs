@@ -118,8 +118,11 @@ pub trait IoHandler: 'static {
     }
 
     /// A client connect to `target` failed for good: refused, unreachable, timed out (the
-    /// config's connect timeout), its name did not resolve, or the client shut down first.
-    /// Retries of a target with a [`crate::Reconnect`] policy happen before this is called.
+    /// config's connect timeout), its name did not resolve, or the client shut down first
+    /// (`Interrupted`: the target was queued, connecting, or waiting to retry). Retries of a
+    /// target with a [`crate::Reconnect`] policy happen before this is called. Called exactly
+    /// once for each target that never connected — except a name still being resolved when
+    /// the client shuts down, which is dropped silently.
     fn on_connect_failed(&mut self, target: &Target, failure: &ConnectFailure) {
         let _ = (target, failure);
     }

@@ -117,7 +117,10 @@ impl IdleState {
 
     /// When the next check is due, if any kind is enabled.
     pub(crate) fn next_check(&self, last_write: Instant) -> Option<Instant> {
-        self.kinds().into_iter().filter_map(|(kind, d)| Some(self.last_activity(kind, last_write) + d?)).min()
+        self.kinds()
+            .into_iter()
+            .filter_map(|(kind, d)| Some(crate::timer::after(self.last_activity(kind, last_write), d?)))
+            .min()
     }
 }
 

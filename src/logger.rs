@@ -256,7 +256,7 @@ impl AsyncLogger {
 
     /// Waits until `cond` holds for the backend's progress, at most `timeout`.
     fn wait_done(&self, timeout: Duration, cond: impl Fn(&Done) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timer::after(Instant::now(), timeout);
         let mut d = self.shared.done.lock();
         while !cond(&d) {
             if self.shared.done_cv.wait_until(&mut d, deadline).timed_out() {

@@ -21,6 +21,10 @@ pub(crate) struct LoopCore<H> {
     pub(crate) touched: Vec<ConnId>,
     pub(crate) handle: LoopHandle<H>,
     pub(crate) shutting_down: bool,
+    /// Client targets waiting (in a loop timer) to retry their connect, by key.
+    pub(crate) retries: std::collections::HashMap<u64, crate::target_pool::PoolEntry>,
+    /// The last key given to a retry.
+    pub(crate) retry_seq: u64,
 }
 
 /// Access to one IO loop from code running on it: its connections, its timers, its handle.
@@ -58,7 +62,7 @@ impl<H: 'static> LoopCtx<'_, H> {
                 f(h, ctx)
             }
         });
-        let deadline = self.core.io.now + delay;
+        let deadline = crate::timer::after(self.core.io.now, delay);
         self.core.timers.insert(deadline, None, task)
     }
 
@@ -69,7 +73,7 @@ impl<H: 'static> LoopCtx<'_, H> {
         F: FnMut(&mut H, &mut LoopCtx<'_, H>) + 'static,
     {
         let period = period.max(Duration::from_millis(1));
-        let deadline = self.core.io.now + period;
+        let deadline = crate::timer::after(self.core.io.now, period);
         self.core.timers.insert(deadline, Some(period), Box::new(f))
     }
 

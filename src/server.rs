@@ -201,7 +201,7 @@ impl Shutdown {
     /// Begins shutdown; connections with output still pending after `timeout` are force-closed
     /// with [`crate::CloseReason::ShutdownForced`].
     pub fn shutdown_with_timeout(&self, timeout: Duration) {
-        (self.trigger)(Instant::now() + timeout);
+        (self.trigger)(crate::timer::after(Instant::now(), timeout));
     }
 }
 

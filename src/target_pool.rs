@@ -99,7 +99,7 @@ impl TargetPool {
 
     /// Waits until no target is outstanding, at most `timeout`; returns whether it got there.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timer::after(Instant::now(), timeout);
         let mut n = self.outstanding.lock();
         while *n > 0 {
             if self.idle.wait_until(&mut n, deadline).timed_out() {
@@ -191,20 +191,12 @@ impl TargetPool {
         }
     }
 
-    /// Refuses new targets and drops the queued ones (shutdown).
-    pub(crate) fn close(&self) {
+    /// Refuses new targets and returns the queued ones (shutdown), for the caller to report.
+    pub(crate) fn close(&self) -> Vec<PoolEntry> {
         self.resolver.lock().take();
-        let dropped: Vec<PoolEntry> = {
-            let mut q = self.queue.lock();
-            self.closed.store(true, Ordering::Release);
-            q.drain(..).collect()
-        };
-        if !dropped.is_empty() {
-            log::debug!(target: "kingpin::client", "shutdown: {} queued targets dropped", dropped.len());
-        }
-        for _ in dropped {
-            self.done();
-        }
+        let mut q = self.queue.lock();
+        self.closed.store(true, Ordering::Release);
+        q.drain(..).collect()
     }
 }
 

@@ -52,6 +52,11 @@ impl<T> TimerQueue<T> {
         TimerId(id)
     }
 
+    /// Whether `id` is still pending (or running, if periodic).
+    pub(crate) fn contains(&self, id: TimerId) -> bool {
+        self.deadlines.contains_key(&id.0)
+    }
+
     /// Cancels a timer; `false` if it already fired (one-shot) or was cancelled.
     pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
         match self.deadlines.remove(&id.0) {
@@ -94,13 +99,23 @@ impl<T> TimerQueue<T> {
     pub(crate) fn reschedule(&mut self, expired: Expired<T>, now: Instant) {
         let Some(period) = expired.period else { return };
         let Some(slot) = self.deadlines.get_mut(&expired.id.0) else { return };
-        let mut next = expired.deadline + period;
+        let mut next = after(expired.deadline, period);
         if next <= now {
-            next = now + period;
+            next = after(now, period);
         }
         *slot = Some(next);
         self.by_deadline.insert((next, expired.id.0), (expired.task, Some(period)));
     }
+}
+
+/// Waits longer than this (about a century) are as good as "never"; capping them keeps
+/// `Instant` arithmetic from overflowing when a user passes e.g. `Duration::MAX`.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + wait`, where a wait too long to represent means "a century from now" (never, in
+/// practice) instead of an overflow panic.
+pub(crate) fn after(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait.min(FOREVER)).unwrap_or(now)
 }
 
 /// Rounds a wait up to whole milliseconds for `epoll_wait` (never 0 for a non-zero wait, so a
@@ -147,6 +162,13 @@ mod tests {
         q.reschedule(e, t0);
         assert_eq!(q.next_deadline(), None);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn huge_waits_do_not_overflow() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now + Duration::from_secs(3600 * 24 * 365));
+        assert_eq!(after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
     }
 
     #[test]

@@ -268,6 +268,55 @@ fn shutdown_ends_targets_waiting_to_retry() {
     handle.join().unwrap();
     assert_eq!(pool.outstanding(), 0);
     assert!(pool.wait_idle(Duration::from_secs(1)));
+    let failures = seen.failures.lock().clone();
+    assert_eq!(failures.len(), 1, "on_connect_failed exactly once: {failures:?}");
+    assert_eq!((failures[0].1, failures[0].3), (io::ErrorKind::Interrupted, 1));
+}
+
+/// Targets still queued when the client shuts down are reported too (`Interrupted`), once each.
+#[test]
+fn shutdown_reports_queued_targets() {
+    let (hole, _fillers) = black_hole();
+    let port = hole.local_addr().unwrap().port();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let config = ClientConfig::default().threads(1).max_connecting(1).connect_timeout(Duration::from_secs(30));
+    let handle = EpollTPClient::from_fn(config, move || Checker(s.clone())).start().unwrap();
+    for i in 0..5 {
+        handle.add(Target::new("127.0.0.1", port).tag(i)).unwrap();
+    }
+    wait_until(Duration::from_secs(10), "one connect in flight", || handle.stats().connecting == 1);
+    handle.shutdown();
+    handle.join().unwrap();
+    let mut tags: Vec<u64> = seen.failures.lock().iter().map(|f| f.0).collect();
+    tags.sort();
+    assert_eq!(tags, [0, 1, 2, 3, 4]);
+    assert!(seen.failures.lock().iter().all(|f| f.1 == io::ErrorKind::Interrupted));
+}
+
+/// "Never" written as `Duration::MAX` is accepted everywhere a timeout is: nothing overflows.
+#[test]
+fn duration_max_means_never() {
+    let record = Record::new();
+    let r = record.clone();
+    let config = ServerConfig::default()
+        .threads(1)
+        .shutdown_timeout(Duration::MAX)
+        .idle_timeouts(kingpin::IdleTimeouts::read(Duration::MAX));
+    let server = EpollTPServer::from_fn(config, move || RecordingEcho(r.clone())).start().unwrap();
+    let port = server.local_addr().port();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let config = ClientConfig::default().threads(1).connect_timeout(Duration::MAX).shutdown_timeout(Duration::MAX);
+    EpollTPClient::from_fn(config, move || Checker(s.clone()))
+        .run_until_idle_timeout(
+            [Target::new("127.0.0.1", port).first_message(b"forever".to_vec())],
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert_eq!(seen.verified.load(Ordering::Relaxed), 1);
+    server.shutdown();
+    server.join().unwrap();
 }
 
 /// A listener whose accept queue is full and never drains: connects to it hang.
