@@ -40,13 +40,17 @@ head -c "$((SIZE_MIB << 20))" /dev/urandom >"$WORK/root/big.bin"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# Samples the server's RSS every 20 ms until killed; prints the maximum on exit.
+# Samples the server's RSS every 20 ms until killed, keeping the maximum in $WORK/rss_max
+# (written as it rises, so killing the sampler at any moment leaves a correct file).
 sample_rss() {
     local max=0 v
-    trap 'echo "$max" > "$WORK/rss_max"; exit 0' TERM
+    echo 0 >"$WORK/rss_max"
     while true; do
         v=$(rss_kib "$1" 2>/dev/null || echo 0)
-        [ "$v" -gt "$max" ] && max=$v
+        if [ "$v" -gt "$max" ]; then
+            max=$v
+            echo "$max" >"$WORK/rss_max"
+        fi
         sleep 0.02
     done
 }
