@@ -36,13 +36,14 @@ fn echo_server(config: ServerConfig) -> (kingpin::ServerHandle<Echo>, Reasons) {
 /// timeout, while a peer that keeps talking stays.
 #[test]
 fn slowloris_is_dropped_by_read_idle_timeout() {
-    let config = ServerConfig::default().threads(1).idle_timeouts(IdleTimeouts::read(Duration::from_millis(200)));
+    // The chatty peer talks every ~50 ms, ten times more often than the timeout allows.
+    let config = ServerConfig::default().threads(1).idle_timeouts(IdleTimeouts::read(Duration::from_millis(500)));
     let (server, reasons) = echo_server(config);
     let mut slow = connect(server.local_addr());
     let mut chatty = connect(server.local_addr());
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(600) {
+    while started.elapsed() < Duration::from_millis(1200) {
         assert_eq!(echo_round_trip(&mut chatty, b"ping"), b"ping");
         std::thread::sleep(Duration::from_millis(50));
     }
