@@ -236,6 +236,59 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
+/// The measured span of a load run: it starts after the warm-up and ends `window` later,
+/// recording the server's CPU time and the wall time in between.
+struct Window {
+    from: Instant,
+    end: Instant,
+    measuring: bool,
+    done: bool,
+    cpu0: Duration,
+    t0: Instant,
+    cpu_used: Duration,
+    elapsed: Duration,
+}
+
+impl Window {
+    fn new(now: Instant, warmup: Duration, window: Duration) -> Self {
+        let from = now + warmup;
+        Window {
+            from,
+            end: from + window,
+            measuring: false,
+            done: false,
+            cpu0: Duration::ZERO,
+            t0: now,
+            cpu_used: Duration::ZERO,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Opens or closes the window as `now` passes its bounds.
+    fn tick(&mut self, now: Instant, server: &Server) {
+        if !self.measuring && now >= self.from {
+            self.measuring = true;
+            self.cpu0 = server.cpu();
+            self.t0 = Instant::now();
+        }
+        if self.measuring && !self.done && now >= self.end {
+            self.done = true;
+            self.cpu_used = server.cpu() - self.cpu0;
+            self.elapsed = now - self.t0;
+        }
+    }
+
+    /// Whether results count now.
+    fn counting(&self) -> bool {
+        self.measuring && !self.done
+    }
+
+    /// When a run gives up waiting for stragglers.
+    fn hard_stop(&self) -> Instant {
+        self.end + Duration::from_secs(5)
+    }
+}
+
 fn sample(msgs: u64, elapsed: Duration, cpu: Duration, mut lat_ns: Vec<u32>) -> Sample {
     lat_ns.sort_unstable();
     Sample {
@@ -342,29 +395,16 @@ fn ping_pong(server: &Server, conns: usize, size: usize, warmup: Duration, windo
     for p in &mut pingers {
         p.begin(&msg, now)?;
     }
-    let measure_from = now + warmup;
-    let end = measure_from + window;
-    let hard_stop = end + Duration::from_secs(5);
+    let mut w = Window::new(now, warmup, window);
+    let hard_stop = w.hard_stop();
     let mut events = Events::with_capacity(1024);
-    let (mut measuring, mut done) = (false, false);
-    let (mut cpu0, mut t0, mut count) = (Duration::ZERO, now, 0u64);
-    let mut cpu_used = Duration::ZERO;
-    let mut elapsed = Duration::ZERO;
+    let mut count = 0u64;
     let mut lat: Vec<u32> = Vec::with_capacity(1 << 20);
     let mut in_flight = conns;
     loop {
         poll.poll(&mut events, Some(Duration::from_millis(5)))?;
         let mut now = Instant::now();
-        if !measuring && now >= measure_from {
-            measuring = true;
-            cpu0 = server.cpu();
-            t0 = Instant::now();
-        }
-        if measuring && !done && now >= end {
-            done = true;
-            cpu_used = server.cpu() - cpu0;
-            elapsed = now - t0;
-        }
+        w.tick(now, server);
         for ev in events.iter() {
             let p = &mut pingers[ev.token().0];
             if !p.active {
@@ -380,11 +420,11 @@ fn ping_pong(server: &Server, conns: usize, size: usize, warmup: Duration, windo
                         p.received += n;
                         if p.received >= size {
                             now = Instant::now();
-                            if measuring && !done {
+                            if w.counting() {
                                 lat.push(nanos(now - p.sent_at));
                                 count += 1;
                             }
-                            if done {
+                            if w.done {
                                 p.active = false;
                                 in_flight -= 1;
                             } else {
@@ -398,12 +438,12 @@ fn ping_pong(server: &Server, conns: usize, size: usize, warmup: Duration, windo
                 }
             }
         }
-        if done && (in_flight == 0 || now >= hard_stop) {
+        if w.done && (in_flight == 0 || now >= hard_stop) {
             break;
         }
     }
     pingers.into_iter().for_each(|p| close_with_reset(p.stream));
-    Ok(sample(count, elapsed, cpu_used, lat))
+    Ok(sample(count, w.elapsed, w.cpu_used, lat))
 }
 
 /// Connection churn: `concurrency` slots, each looping connect → send 16 B → read 16 B →
@@ -424,29 +464,17 @@ fn churn(server: &Server, concurrency: usize, warmup: Duration, window: Duration
     };
     let now = Instant::now();
     let mut slots = (0..concurrency).map(|i| connect(&poll, i, now)).collect::<io::Result<Vec<_>>>()?;
-    let measure_from = now + warmup;
-    let end = measure_from + window;
-    let hard_stop = end + Duration::from_secs(5);
+    let mut w = Window::new(now, warmup, window);
+    let hard_stop = w.hard_stop();
     let mut events = Events::with_capacity(1024);
-    let (mut measuring, mut done) = (false, false);
-    let (mut cpu0, mut t0, mut count, mut errors) = (Duration::ZERO, now, 0u64, 0u64);
-    let (mut cpu_used, mut elapsed) = (Duration::ZERO, Duration::ZERO);
+    let (mut count, mut errors) = (0u64, 0u64);
     let mut lat = Vec::with_capacity(1 << 18);
     let mut rbuf = [0u8; 64];
     let mut live = concurrency;
     while live > 0 {
         poll.poll(&mut events, Some(Duration::from_millis(5)))?;
         let now = Instant::now();
-        if !measuring && now >= measure_from {
-            measuring = true;
-            cpu0 = server.cpu();
-            t0 = Instant::now();
-        }
-        if measuring && !done && now >= end {
-            done = true;
-            cpu_used = server.cpu() - cpu0;
-            elapsed = now - t0;
-        }
+        w.tick(now, server);
         if now >= hard_stop {
             break;
         }
@@ -496,7 +524,7 @@ fn churn(server: &Server, concurrency: usize, warmup: Duration, window: Duration
                 poll.registry().deregister(&mut s)?;
                 drop(s); // close
                 let now = Instant::now();
-                if finished && measuring && !done {
+                if finished && w.counting() {
                     count += 1;
                     lat.push(nanos(now - slot.started));
                 }
@@ -506,7 +534,7 @@ fn churn(server: &Server, concurrency: usize, warmup: Duration, window: Duration
                         return Err(io::Error::other("churn: over 1000 failed connections"));
                     }
                 }
-                if done {
+                if w.done {
                     live -= 1;
                 } else {
                     *slot = connect(&poll, i, now)?;
@@ -517,7 +545,7 @@ fn churn(server: &Server, concurrency: usize, warmup: Duration, window: Duration
     if errors > 0 {
         eprintln!("churn: {errors} connections failed");
     }
-    Ok(sample(count, elapsed, cpu_used, lat))
+    Ok(sample(count, w.elapsed, w.cpu_used, lat))
 }
 
 /// Holds `n` idle connections (server RSS growth per connection), then echoes 16 B once on
