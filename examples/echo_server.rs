@@ -23,6 +23,8 @@ struct Args {
 struct Echo;
 
 impl IoHandler for Echo {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         conn.send_input();
     }

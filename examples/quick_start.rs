@@ -25,6 +25,8 @@ struct Args {
 struct Hello;
 
 impl IoHandler for Hello {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         conn.send(b"Hello, kingpin!\n");
     }

@@ -107,7 +107,7 @@ impl CancelToken {
     /// Sleeps for `duration` or until cancelled; returns `true` if cancelled.
     pub fn sleep(&self, duration: Duration) -> bool {
         let (flag, cv) = &*self.inner;
-        let deadline = crate::timer::after(Instant::now(), duration);
+        let deadline = crate::base::timer::after(Instant::now(), duration);
         let mut cancelled = flag.lock().unwrap_or_else(PoisonError::into_inner);
         while !*cancelled {
             let left = deadline.saturating_duration_since(Instant::now());

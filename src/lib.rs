@@ -21,7 +21,9 @@
 //!
 //! A connection lives on the thread that accepted it for its whole life, so the hot path
 //! takes no lock: one `epoll_wait` serves every ready socket, and an echoed message costs one
-//! `readv` and one `send`, with buffers recycled through a per-thread [`BufferPool`].
+//! `recv` and one `send` (the sends of a callback are gathered into one write), with buffers
+//! recycled through a per-thread [`BufferPool`]. Each connection keeps the handler's typed
+//! [`IoHandler::ConnState`] inline.
 //!
 //! ## Example
 //!
@@ -33,6 +35,8 @@
 //! struct Hello;
 //!
 //! impl IoHandler for Hello {
+//!     type ConnState = ();
+//!
 //!     fn on_connect(&mut self, conn: &mut Conn<'_>) {
 //!         conn.send(b"Hello, kingpin!\n");
 //!     }
@@ -56,57 +60,49 @@
 //! - [`ConnHandle`], [`LoopHandle`], [`Shutdown`] and [`ServerHandle`] may be used from any
 //!   thread; they reach a loop through its mailbox and wake it through an eventfd.
 //!
-//! See `docs/architecture.md` in the repository for the design.
+//! ## Layers
+//!
+//! Each folder of the source is a layer that uses only the layers below it:
+//! `sys` (every syscall and `unsafe`) ← `base` (ids, timers, counters) ← `io` (buffers),
+//! `logger` ← `conn` (one connection: state machine, write path, [`Conn`]) ← `reactor` (the
+//! event loop, generic over its role) ← `server` and `client` (the acceptor and the connector
+//! roles). See `docs/architecture.md` in the repository for the design.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod acceptor;
-mod budget;
-pub mod buffer;
-pub mod buffer_pool;
+mod base;
 mod client;
-mod config;
-mod connection;
-mod connector;
+mod conn;
 pub mod context;
-mod dispatch;
-mod error;
-mod event_loop;
-mod handle;
-mod handler;
-mod idle;
-mod io_ctx;
+mod io;
 pub mod logger;
-mod loop_ctx;
-mod loop_group;
-mod mailbox;
+mod reactor;
 mod server;
-mod signal;
-mod slab;
-mod stats;
 mod sys;
-mod target;
-mod target_pool;
-mod timer;
-mod waker;
 
-pub use buffer::Buffer;
-pub use buffer_pool::BufferPool;
-pub use client::{ClientHandle, EpollTPClient};
-pub use config::{ClientConfig, PanicPolicy, ServerConfig};
-pub use connection::{Conn, Output};
+pub use io::{buffer, buffer_pool};
+
+pub use base::error::Error;
+pub use base::slab::ConnId;
+pub use base::stats::Stats;
+pub use base::timer::TimerId;
+pub use client::config::ClientConfig;
+pub use client::target_pool::TargetPool;
+pub use client::tcp_client::{ClientHandle, EpollTPClient};
+pub use conn::close::CloseReason;
+pub use conn::handle::ConnHandle;
+pub use conn::idle::{IdleAction, IdleKind, IdleTimeouts};
+pub use conn::target::{ConnectFailure, Reconnect, Target};
+pub use conn::view::{Conn, Output, Parts};
 pub use context::{run_cancellable, run_cancellable_with, run_with_timeout, CancelToken, ContextError};
-pub use error::Error;
-pub use event_loop::LoopCtx;
-pub use handle::{ConnHandle, LoopHandle};
-pub use handler::{CloseReason, IoHandler};
-pub use idle::{IdleAction, IdleKind, IdleTimeouts};
+pub use io::buffer::Buffer;
+pub use io::buffer_pool::BufferPool;
 pub use logger::{AsyncLogger, InitError, LogLine, LoggerBuilder, LoggerGuard, LoggerStats};
-pub use server::{EpollTPServer, ServerHandle, Shutdown};
-pub use signal::{on_termination, SignalShutdown};
-pub use slab::ConnId;
-pub use stats::Stats;
-pub use target::{ConnectFailure, Reconnect, Target};
-pub use target_pool::TargetPool;
-pub use timer::TimerId;
+pub use reactor::config::PanicPolicy;
+pub use reactor::handler::{IoHandler, LoopCtx};
+pub use reactor::loop_handle::LoopHandle;
+pub use reactor::shutdown::Shutdown;
+pub use reactor::signal::{on_termination, SignalShutdown};
+pub use server::config::ServerConfig;
+pub use server::tcp_server::{EpollTPServer, ServerHandle};

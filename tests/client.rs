@@ -27,6 +27,8 @@ struct Seen {
 struct Checker(Arc<Seen>);
 
 impl IoHandler for Checker {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         self.0.connected.fetch_add(1, Ordering::Relaxed);
         self.0.loops.lock().push(conn.loop_index());

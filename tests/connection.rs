@@ -18,6 +18,8 @@ struct CountThenReply {
 }
 
 impl IoHandler for CountThenReply {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         self.seen += conn.input().len();
         let n = conn.input().len();
@@ -69,6 +71,8 @@ fn half_close_allowed_keeps_connection_for_late_reply() {
 struct BigOrEcho(Arc<Record>);
 
 impl IoHandler for BigOrEcho {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         RecordingEcho(self.0.clone()).on_connect(conn);
     }
@@ -125,6 +129,8 @@ fn peer_reset_mid_write_disturbs_no_other_connection() {
 struct Boom;
 
 impl IoHandler for Boom {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         if conn.input().as_slice().starts_with(b"boom") {
             panic!("boom requested by peer");
@@ -151,6 +157,8 @@ fn panicking_handler_closes_only_its_connection() {
 struct Hoarder(Arc<Mutex<Vec<String>>>);
 
 impl IoHandler for Hoarder {
+    type ConnState = ();
+
     fn on_closed(&mut self, _conn: &mut Conn<'_>, reason: &CloseReason) {
         self.0.lock().push(reason.to_string());
     }
@@ -179,6 +187,8 @@ struct Streamer {
 }
 
 impl IoHandler for Streamer {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         conn.send(&[1; 100_000]);
         self.left -= 1;

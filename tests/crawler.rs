@@ -15,6 +15,8 @@ use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig};
 struct Responder;
 
 impl IoHandler for Responder {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         let Some(end) = conn.input().find(b"\r\n\r\n") else { return };
         let head = String::from_utf8_lossy(&conn.input().as_slice()[..end]).to_string();

@@ -27,6 +27,8 @@ fn open_fds() -> usize {
 struct EchoOrClose;
 
 impl IoHandler for EchoOrClose {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         let close = conn.input().as_slice().contains(&b'c');
         conn.send_input();
@@ -86,7 +88,9 @@ fn ten_thousand_connections_in_bursts_leak_no_fd() {
 /// Does nothing.
 struct Nop;
 
-impl IoHandler for Nop {}
+impl IoHandler for Nop {
+    type ConnState = ();
+}
 
 /// Spins until `cond` holds (no sleep, so the check comes as early as possible), at most 10 s.
 fn spin_until(what: &str, mut cond: impl FnMut() -> bool) {

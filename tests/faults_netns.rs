@@ -186,6 +186,8 @@ fn echo_through_lossy_shaped_link_between_namespaces() {
 struct Echo;
 
 impl IoHandler for Echo {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         conn.send_input();
     }
@@ -237,6 +239,8 @@ impl Streamer {
 }
 
 impl IoHandler for Streamer {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         self.send_next(conn);
     }

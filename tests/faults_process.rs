@@ -48,6 +48,8 @@ struct Closed {
 struct Echo(Arc<Mutex<Vec<Closed>>>);
 
 impl IoHandler for Echo {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         conn.send_input();
     }
@@ -179,6 +181,8 @@ fn client_process_killed_mid_stream() {
 struct CountingEcho(Arc<AtomicU64>);
 
 impl IoHandler for CountingEcho {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         conn.send_input();
     }

@@ -17,6 +17,8 @@ type Reasons = Arc<Mutex<Vec<String>>>;
 struct Echo(Reasons);
 
 impl IoHandler for Echo {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         conn.send_input();
     }
@@ -59,6 +61,8 @@ fn slowloris_is_dropped_by_read_idle_timeout() {
 struct Heartbeat;
 
 impl IoHandler for Heartbeat {
+    type ConnState = ();
+
     fn on_idle(&mut self, conn: &mut Conn<'_>, kind: IdleKind) -> IdleAction {
         assert_eq!(kind, IdleKind::Write);
         conn.send(b"beat\n");
@@ -114,6 +118,8 @@ fn peer_that_never_reads_is_bounded_by_backpressure() {
 struct Pusher(Reasons);
 
 impl IoHandler for Pusher {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         conn.send(&vec![7u8; 32 << 20]);
     }
@@ -162,7 +168,9 @@ fn max_connections_refuses_cleanly() {
 
 /// Never consumes input.
 struct Hoard;
-impl IoHandler for Hoard {}
+impl IoHandler for Hoard {
+    type ConnState = ();
+}
 
 /// The process-wide memory budget: once connections hold that much, reading and accepting
 /// pause (buffered memory stays near the budget). The hogs' read-idle timeout then frees their
@@ -213,7 +221,9 @@ fn memory_budget_pauses_reads_and_accepts_then_recovers() {
     assert_eq!(server.stats().accepted, 4, "no accept while over budget");
     // ...and are served once the idle hogs are dropped.
     wait_until(Duration::from_secs(20), "recovered: waiting connection accepted", || server.stats().accepted == 5);
-    assert_eq!(server.stats().closed_idle, 4);
+    // The loops close their hogs on their own timers: one loop may free enough to accept
+    // before the other has closed its own.
+    wait_until(Duration::from_secs(10), "all four hogs closed as idle", || server.stats().closed_idle == 4);
     drop(hogs);
 }
 
@@ -223,6 +233,8 @@ struct Pauser {
 }
 
 impl IoHandler for Pauser {
+    type ConnState = ();
+
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         if !self.paused_once {
             self.paused_once = true;

@@ -49,6 +49,8 @@ static GLOBAL: Counting = Counting;
 struct Echo;
 
 impl IoHandler for Echo {
+    type ConnState = ();
+
     fn on_start(&mut self, _ctx: &mut LoopCtx<'_, Self>) {
         IS_IO_THREAD.with(|f| f.set(true));
     }

@@ -43,8 +43,8 @@ struct Transfer {
 }
 
 impl FileStreamer {
-    fn pump(&mut self, conn: &mut Conn<'_>) {
-        let Some(mut t) = conn.take_context::<Transfer>() else { return };
+    fn pump(&mut self, conn: &mut Conn<'_, Option<Transfer>>) {
+        let Some(mut t) = conn.state_mut().take() else { return };
         let max = (t.end - t.offset).min(self.chunk as u64) as usize;
         match conn.send_file(&t.file, &mut t.offset, max) {
             Ok(0) if max > 0 => self.seen.lock().zero_sends += 1,
@@ -61,38 +61,40 @@ impl FileStreamer {
         if t.offset >= t.end {
             conn.close();
         } else {
-            conn.set_context(t);
+            *conn.state_mut() = Some(t);
         }
     }
 }
 
 impl IoHandler for FileStreamer {
-    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+    type ConnState = Option<Transfer>;
+
+    fn on_connect(&mut self, conn: &mut Conn<'_, Option<Transfer>>) {
         let file = if self.write_only {
             OpenOptions::new().write(true).open(&self.path).unwrap()
         } else {
             File::open(&self.path).unwrap()
         };
         let end = std::fs::metadata(&self.path).unwrap().len();
-        conn.set_context(Transfer { file, offset: 0, end });
+        *conn.state_mut() = Some(Transfer { file, offset: 0, end });
         if self.preamble.is_empty() {
             self.pump(conn);
         } else {
             conn.send(&self.preamble);
             // Buffered output is ahead: this must send nothing and keep the order.
-            let mut t = conn.take_context::<Transfer>().unwrap();
+            let mut t = conn.state_mut().take().unwrap();
             assert_eq!(conn.send_file(&t.file, &mut t.offset, self.chunk).unwrap_or(usize::MAX), 0);
             assert_eq!(t.offset, 0);
-            conn.set_context(t);
+            *conn.state_mut() = Some(t);
         }
     }
 
-    fn on_write_complete(&mut self, conn: &mut Conn<'_>) {
+    fn on_write_complete(&mut self, conn: &mut Conn<'_, Option<Transfer>>) {
         self.seen.lock().completions += 1;
         self.pump(conn);
     }
 
-    fn on_closed(&mut self, _conn: &mut Conn<'_>, reason: &CloseReason) {
+    fn on_closed(&mut self, _conn: &mut Conn<'_, Option<Transfer>>, reason: &CloseReason) {
         self.seen.lock().closes.push(reason.to_string());
     }
 }

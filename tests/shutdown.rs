@@ -16,6 +16,8 @@ const PAYLOAD: usize = 8 << 20;
 struct Flood(Arc<Mutex<Vec<String>>>);
 
 impl IoHandler for Flood {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         conn.send(&pattern(PAYLOAD, 1));
     }

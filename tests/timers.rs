@@ -9,7 +9,9 @@ use kingpin::{Conn, EpollTPServer, IoHandler, LoopCtx, ServerConfig};
 use util::{connect, read_n};
 
 struct Nothing;
-impl IoHandler for Nothing {}
+impl IoHandler for Nothing {
+    type ConnState = ();
+}
 
 /// One-shot loop timers fire in deadline order (ties in the order set); a cancelled one never
 /// fires.
@@ -40,6 +42,8 @@ fn loop_timers_fire_in_order_and_cancel() {
 struct Ticker;
 
 impl IoHandler for Ticker {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         conn.set_timer(Duration::from_millis(30), 3);
         conn.set_timer(Duration::from_millis(10), 1);

@@ -81,17 +81,22 @@ pub struct FileServer {
     buf: Vec<u8>,
 }
 
-/// Per-connection state.
-enum State {
+/// Per-connection state (the handler's typed `ConnState`).
+#[derive(Default)]
+pub enum State {
     /// The request line has not arrived yet.
+    #[default]
     Request,
     /// Waiting for the checksum of the open file.
     Hashing(Transfer),
     /// Sending `file` from `offset` to `end`.
     Streaming(Transfer),
+    /// The request was answered (or refused); anything after it is ignored.
+    Done,
 }
 
-struct Transfer {
+/// A file being sent.
+pub struct Transfer {
     file: File,
     offset: u64,
     end: u64,
@@ -128,7 +133,7 @@ pub fn resolve(root: &Path, requested: &str) -> Result<PathBuf, String> {
 impl FileServer {
     /// Handles a complete request line: refuses it, or starts the transfer (at once when the
     /// checksum is cached, else once a helper thread has computed it).
-    fn on_request(&mut self, conn: &mut Conn<'_>, line: &str) {
+    fn on_request(&mut self, conn: &mut Conn<'_, State>, line: &str) {
         let req = match Request::parse(line) {
             Ok(r) => r,
             Err(reason) => return refuse(conn, reason),
@@ -163,13 +168,16 @@ impl FileServer {
         });
         match self.shared.cache.get_or_hash(key, &transfer.file, waiter) {
             Some(sum) => self.begin(conn, transfer, sum),
-            None => conn.set_context(State::Hashing(transfer)),
+            None => *conn.state_mut() = State::Hashing(transfer),
         }
     }
 
     /// The checksum arrived (on this loop, via `LoopHandle::run`).
-    fn on_checksum(&mut self, conn: &mut Conn<'_>, result: Result<u64, String>) {
-        let Some(State::Hashing(transfer)) = conn.take_context::<State>() else { return };
+    fn on_checksum(&mut self, conn: &mut Conn<'_, State>, result: Result<u64, String>) {
+        if !matches!(conn.state(), State::Hashing(_)) {
+            return;
+        }
+        let State::Hashing(transfer) = std::mem::replace(conn.state_mut(), State::Done) else { return };
         match result {
             Ok(sum) => self.begin(conn, transfer, sum),
             Err(reason) => refuse(conn, reason),
@@ -177,18 +185,20 @@ impl FileServer {
     }
 
     /// Sends the header; the bytes follow from `on_write_complete`.
-    fn begin(&mut self, conn: &mut Conn<'_>, transfer: Transfer, checksum: u64) {
+    fn begin(&mut self, conn: &mut Conn<'_, State>, transfer: Transfer, checksum: u64) {
         let reply = Reply::Ok { size: transfer.end, checksum, offset: transfer.offset };
         conn.send(reply.to_line().as_bytes());
-        conn.set_context(State::Streaming(transfer));
+        *conn.state_mut() = State::Streaming(transfer);
     }
 
     /// Sends the next chunk of the file; closes once it is all sent.
-    fn pump(&mut self, conn: &mut Conn<'_>) {
-        if !matches!(conn.context::<State>(), Some(State::Streaming(_))) {
+    fn pump(&mut self, conn: &mut Conn<'_, State>) {
+        if !matches!(conn.state(), State::Streaming(_)) {
             return;
         }
-        let Some(State::Streaming(mut t)) = conn.take_context::<State>() else { return };
+        // Out of the state for the calls below (they need the whole `conn`); put back unless
+        // the transfer ends here.
+        let State::Streaming(mut t) = std::mem::replace(conn.state_mut(), State::Done) else { return };
         if t.offset < t.end && t.sendfile {
             let max = (t.end - t.offset).min(SENDFILE_CHUNK as u64) as usize;
             match conn.send_file(&t.file, &mut t.offset, max) {
@@ -210,13 +220,13 @@ impl FileServer {
         if t.offset >= t.end {
             conn.close();
         } else {
-            conn.set_context(State::Streaming(t));
+            *conn.state_mut() = State::Streaming(t);
         }
     }
 
     /// Reads up to [`READ_CHUNK`] bytes at `t.offset` and sends them (buffered if need be; the
     /// next chunk waits for `on_write_complete`, so at most one chunk is buffered).
-    fn send_read(&mut self, conn: &mut Conn<'_>, t: &mut Transfer) -> io::Result<()> {
+    fn send_read(&mut self, conn: &mut Conn<'_, State>, t: &mut Transfer) -> io::Result<()> {
         self.buf.resize(READ_CHUNK, 0);
         let want = (t.end - t.offset).min(READ_CHUNK as u64) as usize;
         let n = t.file.read_at(&mut self.buf[..want], t.offset)?;
@@ -230,23 +240,22 @@ impl FileServer {
 }
 
 /// Answers `ERR <reason>` and closes.
-fn refuse(conn: &mut Conn<'_>, reason: String) {
+fn refuse(conn: &mut Conn<'_, State>, reason: String) {
+    *conn.state_mut() = State::Done;
     log::info!("{}: refused: {reason}", conn.peer_addr());
     conn.send(Reply::Err(reason).to_line().as_bytes());
     conn.close();
 }
 
 impl IoHandler for FileServer {
+    type ConnState = State;
+
     fn on_start(&mut self, ctx: &mut LoopCtx<'_, Self>) {
         self.handle = Some(ctx.handle());
     }
 
-    fn on_connect(&mut self, conn: &mut Conn<'_>) {
-        conn.set_context(State::Request);
-    }
-
-    fn on_message(&mut self, conn: &mut Conn<'_>) {
-        if !matches!(conn.context::<State>(), Some(State::Request)) {
+    fn on_message(&mut self, conn: &mut Conn<'_, State>) {
+        if !matches!(conn.state(), State::Request) {
             // Only one request per connection: anything after it is ignored.
             conn.input().clear();
             return;
@@ -260,10 +269,11 @@ impl IoHandler for FileServer {
         };
         let line = String::from_utf8_lossy(&conn.input().as_slice()[..end]).into_owned();
         conn.input().clear();
+        *conn.state_mut() = State::Done; // one request per connection
         self.on_request(conn, &line);
     }
 
-    fn on_write_complete(&mut self, conn: &mut Conn<'_>) {
+    fn on_write_complete(&mut self, conn: &mut Conn<'_, State>) {
         self.pump(conn);
     }
 }

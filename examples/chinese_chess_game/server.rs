@@ -6,7 +6,7 @@
 //! Each IO thread has its own [`ChessHandler`]; what they share is the [`Lobby`]:
 //!
 //! - the waiting player's game, a `Mutex<Option<..>>` touched only on connect and disconnect;
-//! - each game, an `Arc<Mutex<Game>>` held by its two players' connections (their context):
+//! - each game, an `Arc<Mutex<Game>>` held by its two players' connections (their state):
 //!   a move locks only its own game. The game holds both players' [`ConnHandle`]s, so a move
 //!   reaches the opponent with `ConnHandle::send`, queued to the opponent's IO thread whether
 //!   that is this thread or another — nothing polls a shared map.
@@ -117,12 +117,19 @@ impl Lobby {
     }
 }
 
-/// What a connection remembers: its seat, and its malformed-line count.
-struct Player {
-    game: Arc<Mutex<Game>>,
-    side: Side,
+/// What a connection remembers (the handler's typed `ConnState`): its seat once it has
+/// joined, its malformed-line count, and whether it is skipping an overlong line.
+#[derive(Default)]
+pub struct Player {
+    seat: Option<Seat>,
     malformed: u32,
     skipping: bool,
+}
+
+/// A player's place: its game and its side.
+struct Seat {
+    game: Arc<Mutex<Game>>,
+    side: Side,
 }
 
 /// The server's handler, one per IO thread.
@@ -137,9 +144,9 @@ impl ChessHandler {
     }
 
     /// Carries out one well-formed request of the player on `conn`.
-    fn request(&self, conn: &mut Conn<'_>, req: Request) {
-        let Some(p) = conn.context::<Player>() else { return };
-        let (game, side) = (p.game.clone(), p.side);
+    fn request(&self, conn: &mut Conn<'_, Player>, req: Request) {
+        let Some(seat) = &conn.state().seat else { return };
+        let (game, side) = (seat.game.clone(), seat.side);
         let mut g = game.lock();
         match g.state {
             State::Waiting => return send(conn, &Reply::Err(ErrKind::NoGame, "waiting for an opponent".into())),
@@ -189,11 +196,10 @@ impl ChessHandler {
     }
 
     /// Answers a malformed line; closes the connection after [`MAX_MALFORMED`] of them.
-    fn malformed(&self, conn: &mut Conn<'_>, why: String) {
-        let count = conn.context_mut::<Player>().map_or(MAX_MALFORMED, |p| {
-            p.malformed += 1;
-            p.malformed
-        });
+    fn malformed(&self, conn: &mut Conn<'_, Player>, why: String) {
+        let player = conn.state_mut();
+        player.malformed += 1;
+        let count = player.malformed;
         send(conn, &Reply::Err(ErrKind::Malformed, why));
         if count >= MAX_MALFORMED {
             log::info!("closing {}: {count} malformed lines", conn.peer_addr());
@@ -203,21 +209,26 @@ impl ChessHandler {
 }
 
 /// Sends one reply line on `conn`.
-fn send(conn: &mut Conn<'_>, reply: &Reply) {
+fn send(conn: &mut Conn<'_, Player>, reply: &Reply) {
     conn.send(format!("{reply}\n").as_bytes());
 }
 
 impl IoHandler for ChessHandler {
-    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+    type ConnState = Player;
+
+    fn on_connect(&mut self, conn: &mut Conn<'_, Player>) {
         send(conn, &Reply::Welcome);
         let me = conn.handle();
         let (game, side) = self.lobby.join(me);
         send(conn, &if side == Side::Red { Reply::Wait } else { Reply::Start(Side::Black) });
-        conn.set_context(Player { game, side, malformed: 0, skipping: false });
+        conn.state_mut().seat = Some(Seat { game, side });
     }
 
-    fn on_message(&mut self, conn: &mut Conn<'_>) {
-        let Some(mut skipping) = conn.context::<Player>().map(|p| p.skipping) else { return };
+    fn on_message(&mut self, conn: &mut Conn<'_, Player>) {
+        if conn.state().seat.is_none() {
+            return;
+        }
+        let mut skipping = conn.state().skipping;
         while !conn.is_closing() {
             let Some(line) = next_line(conn.input(), &mut skipping) else { break };
             match line {
@@ -232,13 +243,11 @@ impl IoHandler for ChessHandler {
         if conn.is_closing() {
             conn.input().clear();
         }
-        if let Some(p) = conn.context_mut::<Player>() {
-            p.skipping = skipping;
-        }
+        conn.state_mut().skipping = skipping;
     }
 
-    fn on_closed(&mut self, conn: &mut Conn<'_>, reason: &CloseReason) {
-        let Some(p) = conn.take_context::<Player>() else { return };
+    fn on_closed(&mut self, conn: &mut Conn<'_, Player>, reason: &CloseReason) {
+        let Some(p) = conn.state_mut().seat.take() else { return };
         log::debug!("{} ({}) left: {reason}", conn.peer_addr(), p.side);
         {
             let mut waiting = self.lobby.waiting.lock();

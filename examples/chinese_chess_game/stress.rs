@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Target};
+use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Parts, Target};
 use parking_lot::Mutex;
 
 use crate::board::{Board, Move, Side};
@@ -210,20 +210,21 @@ impl Player {
 }
 
 impl IoHandler for Player {
-    fn on_connect(&mut self, conn: &mut Conn<'_>) {
-        conn.set_context(Seat::default());
+    type ConnState = Seat;
+
+    fn on_connect(&mut self, _conn: &mut Conn<'_, Seat>) {
         if self.tally.connected.fetch_add(1, Ordering::Relaxed) + 1 == self.tally.connections {
             *self.tally.all_connected.lock() = Some(self.tally.started.elapsed());
         }
     }
 
-    fn on_message(&mut self, conn: &mut Conn<'_>) {
-        let Some(mut seat) = conn.take_context::<Seat>() else { return };
+    fn on_message(&mut self, conn: &mut Conn<'_, Seat>) {
+        let Parts { input, state: seat, mut output } = conn.parts();
         let mut out = String::new();
         let mut failed = None;
-        while let Some(line) = next_line(conn.input(), &mut seat.skipping) {
+        while let Some(line) = next_line(input, &mut seat.skipping) {
             let result = match line {
-                Line::Text(text) => self.line(&mut seat, &text, &mut out),
+                Line::Text(text) => self.line(seat, &text, &mut out),
                 _ => Err("an over-long or non-UTF-8 line".into()),
             };
             if let Err(e) = result {
@@ -231,19 +232,21 @@ impl IoHandler for Player {
                 break;
             }
         }
-        conn.send(out.as_bytes());
+        output.send(out.as_bytes());
+        if failed.is_some() {
+            seat.ended = true; // counted once, below
+        }
+        let ended = seat.ended;
         if let Some(e) = failed {
             self.tally.error(format!("{}: {e}", conn.local_addr().map_or("?".into(), |a| a.to_string())));
-            seat.ended = true; // counted once, here
-            conn.close();
-        } else if seat.ended {
+        }
+        if ended {
             conn.close();
         }
-        conn.set_context(seat);
     }
 
-    fn on_closed(&mut self, conn: &mut Conn<'_>, reason: &CloseReason) {
-        let Some(seat) = conn.take_context::<Seat>() else { return };
+    fn on_closed(&mut self, conn: &mut Conn<'_, Seat>, reason: &CloseReason) {
+        let seat = conn.take_state();
         if !seat.ended {
             self.tally.error(format!("connection closed before END ({reason}) after {} plies", seat.plies));
         }

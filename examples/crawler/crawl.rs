@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Target};
+use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Parts, Target};
 use parking_lot::Mutex;
 
 /// A URL split into what the crawler needs. Only `http://` is supported.
@@ -196,10 +196,11 @@ struct Crawler {
 }
 
 impl Crawler {
-    fn outcome(&self, conn: &mut Conn<'_>) -> (usize, Result<Fetched, String>) {
+    /// Takes the connection's response and judges it.
+    fn outcome(&self, conn: &mut Conn<'_, Option<Response>>) -> (usize, Result<Fetched, String>) {
         let index = conn.target().map_or(0, |t| t.get_tag() as usize);
         let elapsed = self.job.started.elapsed();
-        let outcome = match conn.take_context::<Response>() {
+        let outcome = match conn.state_mut().take() {
             Some(Response { head: Some(h), body_len, done, .. }) if done || h.framing == Framing::UntilClose => {
                 Ok(Fetched { status_line: h.status_line, status: h.status, body_len, elapsed })
             }
@@ -213,15 +214,18 @@ impl Crawler {
 }
 
 impl IoHandler for Crawler {
-    fn on_connect(&mut self, conn: &mut Conn<'_>) {
-        conn.set_context(Response::default());
+    /// The response being read; `None` once it has been reported.
+    type ConnState = Option<Response>;
+
+    fn on_connect(&mut self, conn: &mut Conn<'_, Option<Response>>) {
+        *conn.state_mut() = Some(Response::default());
     }
 
-    fn on_message(&mut self, conn: &mut Conn<'_>) {
-        let mut resp = conn.take_context::<Response>().unwrap_or_default();
-        let result = parse(&mut resp, conn.input());
+    fn on_message(&mut self, conn: &mut Conn<'_, Option<Response>>) {
+        let Parts { input, state, .. } = conn.parts();
+        let Some(resp) = state else { return input.clear() };
+        let result = parse(resp, input);
         let done = resp.done;
-        conn.set_context(resp);
         match result {
             Err(e) => {
                 let index = conn.target().map_or(0, |t| t.get_tag() as usize);
@@ -237,8 +241,8 @@ impl IoHandler for Crawler {
         }
     }
 
-    fn on_closed(&mut self, conn: &mut Conn<'_>, reason: &CloseReason) {
-        if conn.context::<Response>().is_some() {
+    fn on_closed(&mut self, conn: &mut Conn<'_, Option<Response>>, reason: &CloseReason) {
+        if conn.state().is_some() {
             let (index, outcome) = self.outcome(conn);
             let outcome = outcome.map_err(|e| format!("{e} ({reason})"));
             self.job.finish(index, outcome);

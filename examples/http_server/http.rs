@@ -22,7 +22,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kingpin::{Conn, IoHandler};
+use kingpin::{Conn, IoHandler, Parts};
 
 use super::request::{parse, Error, Parse};
 
@@ -168,9 +168,9 @@ struct Owed {
     persist: Persist,
 }
 
-/// Per-connection state, set on connect and copied in and out of the connection's context.
+/// Per-connection state: the handler's typed `ConnState`, kept inline with each connection.
 #[derive(Debug, Clone, Copy, Default)]
-struct ConnState {
+pub struct ConnState {
     /// Where the search for the end of the current head resumes.
     resume: usize,
     /// Body bytes of the current request still to be read and dropped.
@@ -215,9 +215,8 @@ impl HttpHandler {
     }
 
     /// Answers every complete request in the input, in order, with one send per batch.
-    fn process(&mut self, conn: &mut Conn<'_>) {
-        let Some(mut st) = conn.context::<ConnState>().copied() else { return };
-        let (input, mut output) = conn.split();
+    fn process(&mut self, conn: &mut Conn<'_, ConnState>) {
+        let Parts { input, state: st, mut output } = conn.parts();
         if st.closing {
             input.clear();
             return;
@@ -284,14 +283,12 @@ impl HttpHandler {
             }
         }
         output.send(&self.out);
-        if st.closing {
+        let (closing, stalled) = (st.closing, st.stalled);
+        if closing {
             input.clear();
             conn.shutdown_write();
-        } else if st.stalled {
+        } else if stalled {
             conn.pause_reading();
-        }
-        if let Some(s) = conn.context_mut::<ConnState>() {
-            *s = st;
         }
     }
 }
@@ -300,16 +297,14 @@ impl HttpHandler {
 const LINGER_TIMER: u64 = 1;
 
 impl IoHandler for HttpHandler {
-    fn on_connect(&mut self, conn: &mut Conn<'_>) {
-        conn.set_context(ConnState::default());
-    }
+    type ConnState = ConnState;
 
-    fn on_message(&mut self, conn: &mut Conn<'_>) {
+    fn on_message(&mut self, conn: &mut Conn<'_, ConnState>) {
         self.process(conn);
     }
 
-    fn on_write_complete(&mut self, conn: &mut Conn<'_>) {
-        let Some(st) = conn.context_mut::<ConnState>() else { return };
+    fn on_write_complete(&mut self, conn: &mut Conn<'_, ConnState>) {
+        let st = conn.state_mut();
         if st.closing && !st.lingering {
             st.lingering = true;
             conn.set_timer(LINGER, LINGER_TIMER);
@@ -320,7 +315,7 @@ impl IoHandler for HttpHandler {
         }
     }
 
-    fn on_timer(&mut self, conn: &mut Conn<'_>, tag: u64) {
+    fn on_timer(&mut self, conn: &mut Conn<'_, ConnState>, tag: u64) {
         if tag == LINGER_TIMER {
             conn.close();
         }

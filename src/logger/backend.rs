@@ -15,9 +15,9 @@ use std::time::SystemTime;
 use log::Level;
 
 use super::line::{self, Clock};
+use super::shared::Shared;
 use super::sink::Sink;
 use super::staging::Producer;
-use super::Shared;
 
 /// The backend's own state between rounds.
 struct Backend {

@@ -9,9 +9,11 @@ use std::time::Duration;
 use log::LevelFilter;
 use parking_lot::{Condvar, Mutex};
 
+use super::async_logger::AsyncLogger;
+use super::line;
+use super::shared::{Done, Registry, Shared, Wake};
 use super::sink::{Rotation, Sink, SinkTarget};
 use super::staging::Producer;
-use super::{line, AsyncLogger, Done, Registry, Shared, Wake};
 
 /// The environment variable read by default for the level: `KINGPIN_LOG`.
 const DEFAULT_ENV: &str = "KINGPIN_LOG";

@@ -14,7 +14,20 @@ use std::time::{Duration, SystemTime};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::line::{self, Clock};
-use super::Shared;
+
+/// What a producer needs of the logger it belongs to.
+pub(crate) trait Home {
+    /// Distinguishes loggers in the thread-local registrations.
+    fn id(&self) -> u64;
+    /// Per-thread buffer capacity in bytes.
+    fn capacity(&self) -> usize;
+    /// Blocking (true) or drop mode.
+    fn blocking(&self) -> bool;
+    /// Asks the backend for a round.
+    fn wake_backend(&self);
+    /// Adds a producer; `false` once the logger has shut down.
+    fn register(&self, producer: &Arc<Producer>) -> bool;
+}
 
 /// Bytes reserved past the capacity so the line that crosses it rarely reallocates.
 const SLACK: usize = 4096;
@@ -55,13 +68,13 @@ impl Producer {
     /// Appends one line, written into the buffer by `write`, honouring the capacity. Returns
     /// `false` (line not taken) only when the logger has shut down and the caller must write
     /// synchronously.
-    pub(crate) fn append(&self, shared: &Shared, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+    pub(crate) fn append(&self, shared: &dyn Home, write: impl FnOnce(&mut Vec<u8>)) -> bool {
         let mut st = self.state.lock();
         if st.closed {
             return false;
         }
-        if st.buf.len() >= shared.capacity {
-            if !shared.blocking {
+        if st.buf.len() >= shared.capacity() {
+            if !shared.blocking() {
                 st.dropped += 1;
                 return true;
             }
@@ -70,11 +83,11 @@ impl Producer {
             }
         }
         if st.buf.capacity() == 0 {
-            st.buf.reserve_exact(shared.capacity + SLACK);
+            st.buf.reserve_exact(shared.capacity() + SLACK);
         }
         let before = st.buf.len();
         write(&mut st.buf);
-        let half = shared.capacity / 2;
+        let half = shared.capacity() / 2;
         if before < half && st.buf.len() >= half {
             drop(st);
             shared.wake_backend();
@@ -83,8 +96,8 @@ impl Producer {
     }
 
     /// Blocking mode: waits until the backend has taken the buffer. `false` if it shut down.
-    fn wait_for_space(&self, shared: &Shared, st: &mut MutexGuard<'_, Staging>) -> bool {
-        while st.buf.len() >= shared.capacity && !st.closed {
+    fn wait_for_space(&self, shared: &dyn Home, st: &mut MutexGuard<'_, Staging>) -> bool {
+        while st.buf.len() >= shared.capacity() && !st.closed {
             MutexGuard::unlocked(st, || shared.wake_backend());
             self.space.wait_for(st, Duration::from_millis(50));
         }
@@ -111,8 +124,8 @@ pub(crate) struct Local {
 impl Local {
     /// Appends `record` to this thread's buffer for `shared`, registering a producer on first
     /// use. Returns `false` when the logger has shut down and the caller must write itself.
-    pub(crate) fn append(&mut self, shared: &Shared, record: &log::Record<'_>) -> bool {
-        let i = match self.entries.iter().position(|e| e.logger == shared.id) {
+    pub(crate) fn append(&mut self, shared: &dyn Home, record: &log::Record<'_>) -> bool {
+        let i = match self.entries.iter().position(|e| e.logger == shared.id()) {
             Some(i) => i,
             None => match self.register(shared) {
                 Some(i) => i,
@@ -128,14 +141,14 @@ impl Local {
     }
 
     /// Registers a producer for this thread with `shared`; `None` once it accepts no more.
-    fn register(&mut self, shared: &Shared) -> Option<usize> {
+    fn register(&mut self, shared: &dyn Home) -> Option<usize> {
         self.entries.retain(|e| !e.producer.state.lock().closed);
         let current = std::thread::current();
         let producer = Producer::new(line::thread_field(crate::sys::gettid(), current.name()));
         if !shared.register(&producer) {
             return None;
         }
-        self.entries.push(Entry { logger: shared.id, producer });
+        self.entries.push(Entry { logger: shared.id(), producer });
         Some(self.entries.len() - 1)
     }
 }

@@ -96,6 +96,8 @@ impl Record {
 pub struct RecordingEcho(pub Arc<Record>);
 
 impl IoHandler for RecordingEcho {
+    type ConnState = ();
+
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         let h = conn.handle();
         self.0.connects.lock().push((conn.loop_index(), h));

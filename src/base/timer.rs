@@ -1,0 +1,188 @@
+//! The timer queue of one IO loop: deadlines ordered in a `BTreeMap`, cancellation by id.
+//!
+//! The loop asks [`TimerQueue::next_deadline`] to size its `epoll_wait` timeout and pops what
+//! has expired after each wait. Timers with equal deadlines fire in the order they were set.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Identifies a timer so that it can be cancelled. Returned by `run_after`/`run_every`/`set_timer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId(pub(crate) u64);
+
+/// A timer popped from the queue, to be run and maybe put back (when periodic).
+pub(crate) struct Expired<T> {
+    pub(crate) id: TimerId,
+    pub(crate) deadline: Instant,
+    pub(crate) period: Option<Duration>,
+    pub(crate) task: T,
+}
+
+/// Deadline-ordered tasks of type `T`. Owned by one loop thread.
+pub(crate) struct TimerQueue<T> {
+    by_deadline: BTreeMap<(Instant, u64), (T, Option<Duration>)>,
+    deadlines: HashMap<u64, Option<Instant>>,
+    next_id: u64,
+    tag: u64,
+}
+
+impl<T> TimerQueue<T> {
+    /// A queue whose ids all carry `tag` in their top bit (so two queues never share an id).
+    pub(crate) fn new(tag: bool) -> Self {
+        TimerQueue { by_deadline: BTreeMap::new(), deadlines: HashMap::new(), next_id: 0, tag: (tag as u64) << 63 }
+    }
+
+    /// Whether `id` was issued by this queue.
+    pub(crate) fn owns(&self, id: TimerId) -> bool {
+        id.0 & (1 << 63) == self.tag
+    }
+
+    /// Number of live timers (including one being run).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.deadlines.len()
+    }
+
+    /// Schedules `task` at `deadline`, then every `period` if given.
+    pub(crate) fn insert(&mut self, deadline: Instant, period: Option<Duration>, task: T) -> TimerId {
+        self.next_id += 1;
+        let id = self.next_id | self.tag;
+        self.by_deadline.insert((deadline, id), (task, period));
+        self.deadlines.insert(id, Some(deadline));
+        TimerId(id)
+    }
+
+    /// Whether `id` is still pending (or running, if periodic).
+    pub(crate) fn contains(&self, id: TimerId) -> bool {
+        self.deadlines.contains_key(&id.0)
+    }
+
+    /// Cancels a timer; `false` if it already fired (one-shot) or was cancelled.
+    pub(crate) fn cancel(&mut self, id: TimerId) -> bool {
+        match self.deadlines.remove(&id.0) {
+            Some(Some(deadline)) => {
+                self.by_deadline.remove(&(deadline, id.0));
+                true
+            }
+            // Running right now: removing it from `deadlines` stops `reschedule`.
+            Some(None) => true,
+            None => false,
+        }
+    }
+
+    /// The earliest deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.by_deadline.keys().next().map(|(d, _)| *d)
+    }
+
+    /// Pops the earliest timer whose deadline is `<= now`.
+    ///
+    /// A periodic timer stays known (cancellable) while it runs; hand it back with
+    /// [`TimerQueue::reschedule`].
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Expired<T>> {
+        let (&(deadline, id), _) = self.by_deadline.iter().next()?;
+        if deadline > now {
+            return None;
+        }
+        let (task, period) = self.by_deadline.remove(&(deadline, id))?;
+        if period.is_some() {
+            self.deadlines.insert(id, None);
+        } else {
+            self.deadlines.remove(&id);
+        }
+        Some(Expired { id: TimerId(id), deadline, period, task })
+    }
+
+    /// Removes every timer and returns their tasks, earliest first (e.g. to report what will
+    /// never run at shutdown).
+    pub(crate) fn take_all(&mut self) -> Vec<T> {
+        self.deadlines.clear();
+        std::mem::take(&mut self.by_deadline).into_values().map(|(task, _)| task).collect()
+    }
+
+    /// Puts a periodic timer back after it ran, unless it was cancelled meanwhile.
+    ///
+    /// The next deadline counts from the previous one (no drift), but never lies in the past.
+    pub(crate) fn reschedule(&mut self, expired: Expired<T>, now: Instant) {
+        let Some(period) = expired.period else { return };
+        let Some(slot) = self.deadlines.get_mut(&expired.id.0) else { return };
+        let mut next = after(expired.deadline, period);
+        if next <= now {
+            next = after(now, period);
+        }
+        *slot = Some(next);
+        self.by_deadline.insert((next, expired.id.0), (expired.task, Some(period)));
+    }
+}
+
+/// Waits longer than this (about a century) are as good as "never"; capping them keeps
+/// `Instant` arithmetic from overflowing when a user passes e.g. `Duration::MAX`.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + wait`, where a wait too long to represent means "a century from now" (never, in
+/// practice) instead of an overflow panic.
+pub(crate) fn after(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait.min(FOREVER)).unwrap_or(now)
+}
+
+/// Rounds a wait up to whole milliseconds for `epoll_wait` (never 0 for a non-zero wait, so a
+/// timer is not polled in a busy loop just before its deadline).
+pub(crate) fn timeout_ms(wait: Duration) -> i32 {
+    let ms = wait.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_in_deadline_order_then_insertion_order() {
+        let mut q = TimerQueue::new(false);
+        let t0 = Instant::now();
+        q.insert(t0 + Duration::from_millis(20), None, "c");
+        q.insert(t0 + Duration::from_millis(10), None, "a");
+        q.insert(t0 + Duration::from_millis(10), None, "b");
+        assert_eq!(q.next_deadline(), Some(t0 + Duration::from_millis(10)));
+        assert!(q.pop_expired(t0).is_none());
+        let order: Vec<_> = std::iter::from_fn(|| q.pop_expired(t0 + Duration::from_secs(1)).map(|e| e.task)).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn cancel_and_periodic() {
+        let mut q = TimerQueue::new(true);
+        let t0 = Instant::now();
+        let one = q.insert(t0, None, 1);
+        let every = q.insert(t0, Some(Duration::from_millis(5)), 2);
+        assert!(q.owns(one) && q.owns(every));
+        assert!(!TimerQueue::<u8>::new(false).owns(one));
+        assert!(q.cancel(one));
+        assert!(!q.cancel(one));
+        let e = q.pop_expired(t0).unwrap();
+        assert_eq!(e.task, 2);
+        q.reschedule(e, t0);
+        assert_eq!(q.next_deadline(), Some(t0 + Duration::from_millis(5)));
+        let e = q.pop_expired(t0 + Duration::from_millis(5)).unwrap();
+        assert!(q.cancel(every), "cancel while running");
+        q.reschedule(e, t0);
+        assert_eq!(q.next_deadline(), None);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn huge_waits_do_not_overflow() {
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now + Duration::from_secs(3600 * 24 * 365));
+        assert_eq!(after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn timeout_rounds_up() {
+        assert_eq!(timeout_ms(Duration::ZERO), 0);
+        assert_eq!(timeout_ms(Duration::from_nanos(1)), 1);
+        assert_eq!(timeout_ms(Duration::from_micros(1500)), 2);
+        assert_eq!(timeout_ms(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
+}

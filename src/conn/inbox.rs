@@ -1,0 +1,28 @@
+//! [`Inbox`]: the untyped face of a loop's mailbox, through which handles reach a connection
+//! (and other loops wake it) from any thread.
+
+use crate::base::error::Error;
+use crate::base::slab::ConnId;
+
+/// The connection commands a [`crate::ConnHandle`] can send.
+#[derive(Debug)]
+pub(crate) enum ConnCommand {
+    /// Append bytes to the connection's output.
+    Send(ConnId, Vec<u8>),
+    /// Close the connection after its pending output.
+    Close(ConnId),
+    /// Shut the connection's write side after its pending output.
+    ShutdownWrite(ConnId),
+}
+
+/// A loop's mailbox as seen from other threads, whatever the loop's handler type.
+pub(crate) trait Inbox: Send + Sync {
+    /// Queues a command for one of the loop's connections and wakes the loop. Any thread.
+    ///
+    /// # Errors
+    /// [`Error::LoopStopped`] once the loop has exited; the command is dropped.
+    fn push_conn(&self, cmd: ConnCommand) -> Result<(), Error>;
+
+    /// Wakes the loop without a command (e.g. to hand it the accept mutex). Any thread.
+    fn wake(&self);
+}

@@ -1,0 +1,242 @@
+//! The write path of a connection: sends are gathered during a dispatch and written with one
+//! system call when it ends; what the socket does not take waits for `EPOLLOUT`.
+//!
+//! - A send of fewer than [`DIRECT`] bytes is appended to the output buffer. The loop calls
+//!   [`Outbound::flush`] when the dispatch ends, so a handler that answers a hundred pipelined
+//!   requests from one read makes one `send`, not a hundred.
+//! - A larger send goes to the socket at once, together with what is queued ahead of it
+//!   (one `sendmsg` of both), so a big message is never copied just to be gathered.
+//! - Echoing the input ([`Outbound::send_buffer`]) moves the input buffer to the output when
+//!   nothing is queued: no copy at all.
+//! - Once the socket refuses bytes the output waits for `EPOLLOUT` ([`Room::Full`]); nothing is
+//!   written before then, so bytes never overtake one another and a slow peer costs no CPU.
+
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
+
+use super::env::Env;
+use super::state::Notice;
+use crate::io::buffer::Buffer;
+use crate::sys;
+
+/// Sends of at least this many bytes go to the socket at once instead of being gathered.
+pub(crate) const DIRECT: usize = 8 * 1024;
+
+/// Whether the socket can take more output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// As far as we know; writes are tried.
+    Free,
+    /// It refused bytes: nothing is written until `EPOLLOUT` says it has room again.
+    Full,
+}
+
+/// The write side of a connection: its socket, its pending output, and what is owed.
+pub(crate) struct Outbound {
+    pub(crate) fd: OwnedFd,
+    /// Bytes not written yet. `None` while empty, so an idle connection holds no buffer.
+    buf: Option<Buffer>,
+    /// Whether the socket has room.
+    pub(crate) room: Room,
+    /// Whether `on_write_complete` is owed.
+    pub(crate) notice: Notice,
+    /// A write failed; the connection must close.
+    pub(crate) error: Option<io::Error>,
+    /// When a byte was last written.
+    pub(crate) last_write: Instant,
+}
+
+impl Outbound {
+    pub(crate) fn new(fd: OwnedFd, now: Instant) -> Self {
+        Outbound { fd, buf: None, room: Room::Free, notice: Notice::Idle, error: None, last_write: now }
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.as_ref().map_or(0, Buffer::len)
+    }
+
+    /// Capacity of the output buffer held (0 when none), for the memory accounting.
+    pub(crate) fn held(&self) -> usize {
+        self.buf.as_ref().map_or(0, Buffer::capacity)
+    }
+
+    /// Whether the loop must watch `EPOLLOUT`: the socket is full and bytes, or a
+    /// [`crate::Conn::send_file`], wait for it.
+    pub(crate) fn wants_writable(&self) -> bool {
+        self.room == Room::Full
+    }
+
+    /// Gives the output buffer back (teardown).
+    pub(crate) fn take_buffer(&mut self) -> Option<Buffer> {
+        self.buf.take()
+    }
+
+    fn owe(&mut self) {
+        if self.notice == Notice::Idle {
+            self.notice = Notice::Owed;
+        }
+    }
+
+    fn wrote(&mut self, env: &Env, n: usize) {
+        if n > 0 {
+            env.stats.add_out(n);
+            self.last_write = env.now;
+        }
+    }
+
+    /// Queues `data`; large sends go out at once with what is queued ahead of them. The caller
+    /// has checked that the connection takes sends.
+    pub(crate) fn send(&mut self, env: &mut Env, data: &[u8]) {
+        if data.is_empty() || self.error.is_some() {
+            return;
+        }
+        self.owe();
+        let mut written = 0;
+        if data.len() >= DIRECT && self.room == Room::Free {
+            let queued = self.pending();
+            let result = match self.buf.as_ref().filter(|b| !b.is_empty()) {
+                Some(buf) => sys::writev(self.fd.as_fd(), &[IoSlice::new(buf.as_slice()), IoSlice::new(data)]),
+                None => sys::send(self.fd.as_fd(), data),
+            };
+            match result {
+                Ok(n) => {
+                    self.wrote(env, n);
+                    let from_queue = n.min(queued);
+                    if let Some(buf) = self.buf.as_mut() {
+                        buf.advance(from_queue);
+                    }
+                    written = n - from_queue;
+                    if n < queued + data.len() {
+                        self.room = Room::Full;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.room = Room::Full,
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        if written < data.len() {
+            self.buf.get_or_insert_with(|| env.pool.get()).extend_from_slice(&data[written..]);
+        } else if self.pending() == 0 {
+            if let Some(b) = self.buf.take() {
+                env.pool.put(b);
+            }
+        }
+    }
+
+    /// Queues every readable byte of `input` and empties it. With nothing queued the buffer
+    /// itself moves to the output (no copy) and `input` is left `None`.
+    pub(crate) fn send_buffer(&mut self, env: &mut Env, input: &mut Option<Buffer>) {
+        let Some(inp) = input.as_mut().filter(|b| !b.is_empty()) else { return };
+        if self.error.is_some() {
+            inp.clear();
+            return;
+        }
+        self.owe();
+        match self.buf.as_mut() {
+            Some(buf) if !buf.is_empty() => {
+                buf.extend_from_slice(inp.as_slice());
+                inp.clear();
+            }
+            _ => {
+                if let Some(empty) = self.buf.take() {
+                    env.pool.put(empty);
+                }
+                self.buf = input.take();
+            }
+        }
+    }
+
+    /// Writes queued output with one `send` if the socket has room. Called by the loop when a
+    /// dispatch ends and on `EPOLLOUT`.
+    pub(crate) fn flush(&mut self, env: &mut Env) {
+        if self.room == Room::Full || self.error.is_some() {
+            return;
+        }
+        let Some(buf) = self.buf.as_mut() else { return };
+        if !buf.is_empty() {
+            match sys::send(self.fd.as_fd(), buf.as_slice()) {
+                Ok(n) => {
+                    let all = n == buf.len();
+                    buf.advance(n);
+                    self.wrote(env, n);
+                    if !all {
+                        self.room = Room::Full;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.room = Room::Full,
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        if self.pending() == 0 {
+            if let Some(b) = self.buf.take() {
+                env.pool.put(b);
+            }
+        }
+    }
+
+    /// The socket has room again (`EPOLLOUT`).
+    pub(crate) fn on_writable(&mut self) {
+        self.room = Room::Free;
+    }
+
+    /// `sendfile` of up to `max` bytes of `file` from `*offset`, once nothing is queued ahead.
+    /// See [`crate::Conn::send_file`]. The caller has checked that the connection takes sends.
+    pub(crate) fn send_file(&mut self, env: &mut Env, file: &File, offset: &mut u64, max: usize) -> io::Result<usize> {
+        if self.error.is_some() || max == 0 {
+            return Ok(0);
+        }
+        // `on_write_complete` follows once the range is sent, the queue drains, or the socket
+        // has room again, whichever this call ends waiting for.
+        self.owe();
+        if self.pending() > 0 {
+            self.flush(env); // bytes queued ahead go first
+            if self.pending() > 0 || self.error.is_some() {
+                return Ok(0);
+            }
+        }
+        let mut sent = 0;
+        while sent < max && self.room == Room::Free {
+            match sys::sendfile(self.fd.as_fd(), file.as_fd(), offset, max - sent) {
+                Ok(0) => break, // end of the file
+                Ok(n) => {
+                    sent += n;
+                    self.wrote(env, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.room = Room::Full,
+                Err(e) if sent > 0 => {
+                    // What was sent counts; the error comes back on the next call.
+                    log::trace!(target: "kingpin::conn", "sendfile after {sent} bytes: {e}");
+                    break;
+                }
+                Err(e) if is_file_error(&e) => return Err(e),
+                Err(e) => {
+                    let copy = match e.raw_os_error() {
+                        Some(code) => io::Error::from_raw_os_error(code),
+                        None => io::Error::new(e.kind(), e.to_string()),
+                    };
+                    self.error = Some(e);
+                    return Err(copy);
+                }
+            }
+        }
+        Ok(sent)
+    }
+}
+
+/// Whether a `sendfile` error concerns the file rather than the socket, so the connection can
+/// go on (e.g. with buffered reads and [`crate::Conn::send`]).
+fn is_file_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EIO | libc::EOVERFLOW | libc::ESPIPE)
+    ) || e.kind() == io::ErrorKind::InvalidInput
+}

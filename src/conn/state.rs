@@ -1,0 +1,235 @@
+//! The life of a connection as a state machine: open (each half may close on its own),
+//! draining, closing, closed. Every transition is a method here; the rest of the crate asks
+//! questions ([`ConnState::is_reading`], [`ConnState::takes_sends`]) instead of setting flags.
+//!
+//! ```text
+//!   Open { read, write } ──close()──────────────► Draining(reason) ──output written──┐
+//!     │  read:  Open ─RDHUP─► Ending ─end of stream─► PeerClosed                     │
+//!     │  write: Open ─shutdown_write()─► ShutAfterFlush ─output written─► Shut       │
+//!     │                                                 │ error, panic, limit,       │
+//!     └──error, panic, limit, force_close()─────────────┴─► Closing(reason) ─────────┴─► Closed
+//! ```
+//!
+//! `Closing` is torn down at the end of the current dispatch, pending output dropped;
+//! `Closed` is the state while `on_closed` runs, just before the connection leaves its loop.
+
+use super::close::CloseReason;
+
+/// What the connection knows of the peer's sending side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadHalf {
+    /// The peer may still send.
+    Open,
+    /// epoll said the peer has finished (`EPOLLRDHUP`, `EPOLLHUP` or `EPOLLERR`) and the end
+    /// has not been read yet. What is left is bounded by the kernel's receive buffer, so it is
+    /// read even while reading is paused: reading to the end lets a departed peer's
+    /// connection and buffers go.
+    Ending,
+    /// The peer ended its stream or reset the connection; `on_passively_closed` has run.
+    PeerClosed,
+}
+
+/// This side's sending half.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteHalf {
+    /// Sends are taken.
+    Open,
+    /// `shutdown_write` was asked for: sends are refused, and the write side is shut once
+    /// pending output is written.
+    ShutAfterFlush,
+    /// The write side is shut (the peer has read end of stream).
+    Shut,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum ConnState {
+    /// Serving; each half may have closed on its own (half-close).
+    Open { read: ReadHalf, write: WriteHalf },
+    /// Closing once pending output is written: nothing more is read or taken for sending.
+    Draining { reason: CloseReason, read: ReadHalf },
+    /// To be torn down at the end of this dispatch; pending output is dropped.
+    Closing { reason: CloseReason, read: ReadHalf },
+    /// Being torn down: `on_closed` runs, then the connection leaves its loop.
+    Closed,
+}
+
+impl ConnState {
+    /// A connection just registered with its loop.
+    pub(crate) fn new() -> Self {
+        ConnState::Open { read: ReadHalf::Open, write: WriteHalf::Open }
+    }
+
+    /// Whether the loop reads from the socket (flow control aside).
+    pub(crate) fn is_reading(&self) -> bool {
+        matches!(self, ConnState::Open { read: ReadHalf::Open | ReadHalf::Ending, .. })
+    }
+
+    /// Whether the peer has finished and the loop reads to the end even while paused.
+    pub(crate) fn is_ending(&self) -> bool {
+        matches!(self, ConnState::Open { read: ReadHalf::Ending, .. })
+    }
+
+    /// epoll reported that the peer has finished sending (or the connection failed).
+    pub(crate) fn peer_ending(&mut self) {
+        if let ConnState::Open { read: read @ ReadHalf::Open, .. } = self {
+            *read = ReadHalf::Ending;
+        }
+    }
+
+    /// Whether sends are taken (not closing, write side not shut).
+    pub(crate) fn takes_sends(&self) -> bool {
+        matches!(self, ConnState::Open { write: WriteHalf::Open, .. })
+    }
+
+    /// Whether pending output is still to be written (not closing now, not closed).
+    pub(crate) fn writes_output(&self) -> bool {
+        matches!(self, ConnState::Open { .. } | ConnState::Draining { .. })
+    }
+
+    /// Whether the connection is to be torn down now.
+    pub(crate) fn is_closing_now(&self) -> bool {
+        matches!(self, ConnState::Closing { .. })
+    }
+
+    /// The peer's side has ended (end of stream, reset, or a failed write). Returns `true` the
+    /// first time, when `on_passively_closed` is owed.
+    pub(crate) fn peer_closed(&mut self) -> bool {
+        let read = match self {
+            ConnState::Open { read, .. } | ConnState::Draining { read, .. } | ConnState::Closing { read, .. } => read,
+            ConnState::Closed => return false,
+        };
+        std::mem::replace(read, ReadHalf::PeerClosed) != ReadHalf::PeerClosed
+    }
+
+    /// Asks for a close once pending output is written, unless a close is already on its way.
+    pub(crate) fn request_close(&mut self, reason: CloseReason) {
+        if let ConnState::Open { read, .. } = *self {
+            *self = ConnState::Draining { reason, read };
+        }
+    }
+
+    /// Asks for a close now, dropping pending output, unless one is already under way; a close
+    /// that was waiting for output to drain is replaced.
+    pub(crate) fn close_now(&mut self, reason: CloseReason) {
+        match *self {
+            ConnState::Open { read, .. } | ConnState::Draining { read, .. } => {
+                *self = ConnState::Closing { reason, read }
+            }
+            ConnState::Closing { .. } | ConnState::Closed => {}
+        }
+    }
+
+    /// Asks for the write side to be shut once pending output is written.
+    pub(crate) fn shutdown_write(&mut self) {
+        if let ConnState::Open { write: write @ WriteHalf::Open, .. } = self {
+            *write = WriteHalf::ShutAfterFlush;
+        }
+    }
+
+    /// Output has drained: returns `true` when the write side is to be shut now (it is then
+    /// counted as shut).
+    pub(crate) fn shut_write_now(&mut self) -> bool {
+        if let ConnState::Open { write: write @ WriteHalf::ShutAfterFlush, .. } = self {
+            *write = WriteHalf::Shut;
+            return true;
+        }
+        false
+    }
+
+    /// Output has drained: the reason to close now if a close was waiting for it.
+    pub(crate) fn take_drained(&mut self) -> Option<CloseReason> {
+        if !matches!(self, ConnState::Draining { .. }) {
+            return None;
+        }
+        match std::mem::replace(self, ConnState::Closed) {
+            ConnState::Draining { reason, .. } => Some(reason),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// The reason to tear down now, if the connection is closing; it is then `Closed`.
+    pub(crate) fn take_closing(&mut self) -> Option<CloseReason> {
+        if !self.is_closing_now() {
+            return None;
+        }
+        match std::mem::replace(self, ConnState::Closed) {
+            ConnState::Closing { reason, .. } => Some(reason),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// Enters `Closed` for a teardown that has its own reason (shutdown deadline, loop exit).
+    pub(crate) fn set_closed(&mut self) {
+        *self = ConnState::Closed;
+    }
+}
+
+/// Whether unsent output is above the high water mark (from reaching it until it falls to the
+/// low one): the hysteresis of backpressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Water {
+    /// At or below the low water mark, or on the way up to the high one.
+    Low,
+    /// Reached the high water mark and not yet back down to the low one; `paused` when that
+    /// pauses reading (the config's choice).
+    High { paused: bool },
+}
+
+impl Water {
+    /// Whether backpressure pauses reading.
+    pub(crate) fn pauses(self) -> bool {
+        matches!(self, Water::High { paused: true })
+    }
+}
+
+/// Whether `on_write_complete` is owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// Nothing was sent since the last `on_write_complete`.
+    Idle,
+    /// Something was sent: `on_write_complete` is owed once output drains.
+    Owed,
+    /// Owed, and the connection is in its loop's write-complete queue.
+    Queued,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_closes_then_drains_then_closes() {
+        let mut s = ConnState::new();
+        assert!(s.is_reading() && s.takes_sends() && s.writes_output());
+        s.peer_ending();
+        assert!(s.is_reading() && s.is_ending(), "the end is read even while paused");
+        assert!(s.peer_closed(), "first end of stream is news");
+        assert!(!s.peer_closed(), "the second is not");
+        assert!(!s.is_reading() && s.takes_sends());
+        s.shutdown_write();
+        assert!(!s.takes_sends() && s.writes_output());
+        assert!(s.shut_write_now());
+        assert!(!s.shut_write_now(), "shut once");
+        s.request_close(CloseReason::Local);
+        s.request_close(CloseReason::PeerClosed);
+        assert!(!s.peer_closed(), "the peer's end is remembered through the close");
+        assert!(matches!(s.take_drained(), Some(CloseReason::Local)), "the first reason wins");
+        assert!(matches!(s, ConnState::Closed));
+        assert!(!s.takes_sends() && !s.writes_output());
+    }
+
+    #[test]
+    fn close_now_overrides_draining_but_not_itself() {
+        let mut s = ConnState::new();
+        s.request_close(CloseReason::Shutdown);
+        assert!(!s.is_reading() && !s.takes_sends() && s.writes_output());
+        assert!(s.peer_closed(), "a failed write after a close request is still news");
+        s.close_now(CloseReason::Idle(crate::conn::idle::IdleKind::Read));
+        s.close_now(CloseReason::Local);
+        assert!(s.is_closing_now() && !s.writes_output());
+        assert!(s.take_drained().is_none());
+        assert!(matches!(s.take_closing(), Some(CloseReason::Idle(_))));
+        assert!(s.take_closing().is_none());
+    }
+}

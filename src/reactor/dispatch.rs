@@ -1,0 +1,163 @@
+//! Driving connections on their loop: registering a new one, and handling its epoll events —
+//! reading into its input and calling `on_message`, writing what waits for room.
+//!
+//! Level-triggered (the default), a ready connection gets one read per turn and the kernel
+//! reports it again while input is left. Edge-triggered, the loop remembers a socket that may
+//! hold more ([`Readable`]) and reads it on the next turn. Either way a flooding peer cannot
+//! starve the others.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::callback::{call, passively_closed};
+use super::handler::{Core, IoHandler};
+use super::settle::settle;
+use crate::base::slab::ConnId;
+use crate::conn::close::CloseReason;
+use crate::conn::connection::{Connection, Readable};
+use crate::conn::target::Ticket;
+use crate::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
+
+/// How a connection came to its loop.
+pub(crate) enum Origin {
+    /// Accepted by a server.
+    Accepted,
+    /// Connected by a client for a target (whose first message is sent before `on_connect`).
+    Connected(Ticket),
+}
+
+/// Registers a connected socket, calls `on_connect`, and settles it. Returns its id, or
+/// `None` when it could not be registered (logged; the socket is closed).
+pub(crate) fn add_connection<H: IoHandler>(
+    h: &mut H,
+    core: &mut Core<H>,
+    fd: OwnedFd,
+    peer: SocketAddr,
+    origin: Origin,
+) -> Option<ConnId> {
+    if core.cfg.nodelay {
+        if let Err(e) = sys::set_nodelay(fd.as_fd(), true) {
+            log::debug!(target: "kingpin::conn", "TCP_NODELAY on {peer}: {e}");
+        }
+    }
+    let now = core.env.now;
+    let (accepted, ticket) = match origin {
+        Origin::Accepted => (true, None),
+        Origin::Connected(ticket) => (false, Some(ticket)),
+    };
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket));
+    let c = core.conns.get_mut(id).expect("just inserted");
+    let interest =
+        if core.cfg.edge_triggered { EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET } else { EPOLLIN | EPOLLRDHUP };
+    if let Err(e) = sys::epoll_add(core.epoll.as_fd(), c.out.fd.as_fd(), interest, id.as_u64()) {
+        log::warn!(target: "kingpin::conn", "cannot register connection with {peer}: {e}");
+        core.conns.remove(id);
+        return None;
+    }
+    c.interest = interest;
+    let idle = core.cfg.idle;
+    if idle.is_enabled() {
+        c.watch_idle(&mut core.env, idle);
+    }
+    core.env.stats.on_open(accepted);
+    let first = c.ticket.as_ref().map(|t| t.target().clone()).filter(|t| !t.get_first_message().is_empty());
+    if let Some(target) = first {
+        c.out.send(&mut core.env, target.get_first_message());
+    }
+    call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
+    settle(h, core, id);
+    Some(id)
+}
+
+/// Handles the epoll `events` of connection `id`.
+pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, events: u32) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0 {
+        c.state.peer_ending();
+    }
+    if events & (EPOLLOUT | EPOLLHUP | EPOLLERR) != 0 {
+        c.out.on_writable();
+    }
+    let input = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) != 0;
+    let edge = core.cfg.edge_triggered;
+    if edge && input && c.readable == Readable::Drained {
+        c.readable = Readable::Maybe; // remembered while reading waits
+    }
+    if may_read(c, core.hold_back) {
+        // Edge-triggered, a connection listed for the next turn is read there, not twice.
+        if (edge && c.readable == Readable::Maybe) || (!edge && input) {
+            read(h, core, id);
+        }
+    } else if events & (EPOLLHUP | EPOLLERR) != 0 && c.out.pending() == 0 && c.state.writes_output() {
+        // Not read (paused by the handler, or no longer reading) and nothing to write: the
+        // peer has gone, and nothing else would notice.
+        let reason = match sys::take_socket_error(c.out.fd.as_fd()) {
+            Ok(Some(e)) => CloseReason::Error(e),
+            _ => CloseReason::PeerClosed,
+        };
+        c.state.close_now(reason);
+    }
+    settle(h, core, id);
+}
+
+/// Whether the loop reads connection `c` now: it is reading, the handler has not paused it,
+/// and neither backpressure nor the memory budget holds it back — unless its peer has
+/// finished, whose rest is read whatever the flow control (see [`crate::conn::state::ReadHalf::Ending`]).
+fn may_read<S>(c: &Connection<S>, hold_back: bool) -> bool {
+    let flowing = !c.water.pauses() && !hold_back;
+    c.state.is_reading() && !c.user_paused && (flowing || c.state.is_ending())
+}
+
+/// Reads once from connection `id` if it may, and calls `on_message` with what came.
+pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if !may_read(c, core.hold_back) {
+        return;
+    }
+    let input = c.input.get_or_insert_with(|| core.env.pool.get());
+    match input.fill_from(c.out.fd.as_fd()) {
+        Ok(filled) if filled.bytes == 0 => {
+            c.readable = Readable::Drained;
+            passively_closed(h, core, id);
+            if !core.cfg.half_close {
+                if let Some(c) = core.conns.get_mut(id) {
+                    c.state.request_close(CloseReason::PeerClosed);
+                }
+            }
+        }
+        Ok(filled) => {
+            c.readable = if filled.full { Readable::Maybe } else { Readable::Drained };
+            core.env.stats.add_in(filled.bytes);
+            if let Some(idle) = c.idle.as_mut() {
+                idle.last_read = core.env.now;
+            }
+            call(h, core, id, "on_message", |h, conn| h.on_message(conn));
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = Readable::Drained,
+        Err(e) => {
+            c.readable = Readable::Drained;
+            c.state.close_now(CloseReason::Error(e));
+            passively_closed(h, core, id);
+        }
+    }
+}
+
+/// Edge-triggered: reads the connections listed on the last turn.
+pub(crate) fn read_listed<H: IoHandler>(h: &mut H, core: &mut Core<H>) {
+    if core.read_next.is_empty() {
+        return;
+    }
+    let mut due = std::mem::take(&mut core.read_spare);
+    std::mem::swap(&mut due, &mut core.read_next);
+    for id in due.drain(..) {
+        let Some(c) = core.conns.get_mut(id) else { continue };
+        if c.readable != Readable::Listed {
+            continue;
+        }
+        c.readable = Readable::Maybe;
+        read(h, core, id);
+        settle(h, core, id);
+    }
+    core.read_spare = due;
+}

@@ -1,0 +1,275 @@
+//! The user's side of a loop: [`IoHandler`], the one trait users implement, and [`LoopCtx`],
+//! what its loop-level callbacks and the closures run on a loop get to work with.
+//!
+//! The two name each other (`on_start` takes a `LoopCtx<Self>`; a `LoopCtx<H>` holds
+//! connections with `H::ConnState`), so they live together. The loop's mailbox is reached
+//! through [`Remote`], so this file names neither the mailbox nor [`crate::LoopHandle`].
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::loop_core::LoopCore;
+use crate::base::error::Error;
+use crate::base::slab::ConnId;
+use crate::base::timer::{self, TimerId};
+use crate::conn::close::CloseReason;
+use crate::conn::idle::{IdleAction, IdleKind};
+use crate::conn::inbox::Inbox;
+use crate::conn::target::{ConnectFailure, Target};
+use crate::conn::view::Conn;
+
+/// The callbacks of one IO thread. Every method has a default that does nothing.
+///
+/// An [`crate::EpollTPServer`] or [`crate::EpollTPClient`] builds one handler per IO thread with its factory, on that thread, and
+/// calls it only from there: a handler needs no locks for its own state and need not be `Send`.
+/// Connections of the thread share the handler; per-connection state is the handler's
+/// [`IoHandler::ConnState`], kept inline with each connection and reached with
+/// [`Conn::state_mut`] or [`Conn::parts`].
+///
+/// A panic in a callback is caught: the connection it concerned is closed with
+/// [`CloseReason::Panicked`] and the loop goes on (unless the config says to abort).
+///
+/// # Examples
+///
+/// An echo server's handler:
+///
+/// ```
+/// use kingpin::{Conn, IoHandler};
+///
+/// struct Echo;
+///
+/// impl IoHandler for Echo {
+///     type ConnState = (); // no per-connection state
+///
+///     fn on_message(&mut self, conn: &mut Conn<'_>) {
+///         conn.send_input(); // echo every byte read so far
+///     }
+/// }
+/// ```
+pub trait IoHandler: 'static {
+    /// Per-connection state, typed: made with `Default` when a connection opens (before
+    /// [`IoHandler::on_connect`]), kept inline in the loop's table of connections (no
+    /// allocation, no downcast), and dropped after [`IoHandler::on_closed`]. Use `()` for none.
+    ///
+    /// Reach it with [`Conn::state`], [`Conn::state_mut`], or [`Conn::parts`] (together with
+    /// the input buffer and the output).
+    type ConnState: Default + 'static;
+
+    /// Runs once on the loop's thread, before it serves any connection.
+    fn on_start(&mut self, ctx: &mut LoopCtx<'_, Self>)
+    where
+        Self: Sized,
+    {
+        let _ = ctx;
+    }
+
+    /// A connection was accepted (server) or established (client; its target's first message
+    /// has already been sent).
+    fn on_connect(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let _ = conn;
+    }
+
+    /// New bytes were read into [`Conn::input`]. Consume what you handle (e.g. with
+    /// [`crate::Buffer::advance`]); the rest stays for the next call.
+    fn on_message(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let _ = conn;
+    }
+
+    /// Everything sent so far has been handed to the kernel (the output buffer is empty).
+    ///
+    /// Called once after sends drain, also when they were written at once. Streaming code
+    /// sends its next chunk from here; it runs on a later loop turn, so other connections
+    /// are served in between.
+    ///
+    /// Also called, with nothing buffered, when a [`Conn::send_file`] that the socket could not
+    /// take whole finds room again (`EPOLLOUT`): a file streamer calls `send_file` from here
+    /// until its range is sent, and is never woken while the peer is not reading.
+    fn on_write_complete(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let _ = conn;
+    }
+
+    /// The peer closed its side (end of stream) or reset the connection.
+    ///
+    /// After end of stream the connection can still send: pending output is written, then the
+    /// connection closes (so a half-closing client still gets its reply). With
+    /// [`crate::ServerConfig::allow_half_close`] it stays open until the handler closes it.
+    fn on_passively_closed(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let _ = conn;
+    }
+
+    /// The connection is being closed, for `reason`; called exactly once per connection that
+    /// reached [`IoHandler::on_connect`]. Sends are ignored from here on. Release what the
+    /// connection held (e.g. remove its [`crate::ConnHandle`] from shared maps).
+    fn on_closed(&mut self, conn: &mut Conn<'_, Self::ConnState>, reason: &CloseReason) {
+        let _ = (conn, reason);
+    }
+
+    /// A timer set with [`Conn::set_timer`] fired, with the `tag` it was set with.
+    fn on_timer(&mut self, conn: &mut Conn<'_, Self::ConnState>, tag: u64) {
+        let _ = (conn, tag);
+    }
+
+    /// An idle timeout fired (see [`crate::IdleTimeouts`]). The default closes the connection,
+    /// which drops a slowloris peer; return [`IdleAction::Keep`] to keep it (e.g. after sending
+    /// a heartbeat), and the timeout starts over.
+    fn on_idle(&mut self, conn: &mut Conn<'_, Self::ConnState>, kind: IdleKind) -> IdleAction {
+        let _ = (conn, kind);
+        IdleAction::Close
+    }
+
+    /// Unsent output reached the high water mark; reading from the connection is paused (unless
+    /// the config says otherwise) until [`IoHandler::on_low_water`]. Producers that do not
+    /// depend on input should stop sending here.
+    fn on_high_water(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let _ = conn;
+    }
+
+    /// Unsent output fell to the low water mark after a high water mark; reading resumed.
+    fn on_low_water(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let _ = conn;
+    }
+
+    /// Once per loop turn, after the turn's events, mailbox and timers.
+    ///
+    /// A loop blocks in `epoll_wait` while idle; set `epoll_timeout` in the config to be called
+    /// at least that often.
+    fn on_epoll_loop(&mut self, ctx: &mut LoopCtx<'_, Self>)
+    where
+        Self: Sized,
+    {
+        let _ = ctx;
+    }
+
+    /// A client connect to `target` failed for good: refused, unreachable, timed out (the
+    /// config's connect timeout), its name did not resolve, or the client shut down first
+    /// (`Interrupted`: the target was queued, connecting, or waiting to retry). Retries of a
+    /// target with a [`crate::Reconnect`] policy happen before this is called. Called exactly
+    /// once for each target that never connected — except a name still being resolved when
+    /// the client shuts down, which is dropped silently.
+    fn on_connect_failed(&mut self, target: &Target, failure: &ConnectFailure) {
+        let _ = (target, failure);
+    }
+
+    /// `accept` failed (e.g. `EMFILE`: out of file descriptors). The server has already logged
+    /// it and backs off; this is for metrics or alarms.
+    fn on_accept_error(&mut self, error: &io::Error) {
+        let _ = error;
+    }
+}
+
+/// The core of a loop whose handler is `H`.
+pub(crate) type Core<H> = LoopCore<<H as IoHandler>::ConnState, LoopTimer<H>>;
+
+/// A timer closure of a loop whose handler is `H`.
+pub(crate) type LoopTimer<H> = Box<dyn FnMut(&mut H, &mut LoopCtx<'_, H>)>;
+
+/// A closure sent to a loop whose handler is `H`, run there with its handler and context.
+pub(crate) type Task<H> = Box<dyn FnOnce(&mut H, &mut LoopCtx<'_, H>) + Send>;
+
+/// A loop's mailbox as its handles see it, typed by the loop's handler: closures, shutdown,
+/// and (through [`Inbox`]) connection commands. Any thread.
+pub(crate) trait Remote<H: IoHandler>: Inbox {
+    /// Queues `task` to run on the loop.
+    ///
+    /// # Errors
+    /// [`Error::LoopStopped`] once the loop has exited; the task is dropped unrun.
+    fn run(&self, task: Task<H>) -> Result<(), Error>;
+
+    /// Asks the loop to shut down by `deadline`.
+    ///
+    /// # Errors
+    /// [`Error::LoopStopped`] once the loop has exited.
+    fn shutdown(&self, deadline: Instant) -> Result<(), Error>;
+}
+
+/// Access to one IO loop from code running on it: its connections, its timers, its handle.
+///
+/// Given to [`crate::IoHandler::on_start`], [`crate::IoHandler::on_epoll_loop`], closures run
+/// with [`crate::LoopHandle::run`] and loop timers, on the loop's own thread.
+pub struct LoopCtx<'a, H: IoHandler> {
+    pub(crate) core: &'a mut Core<H>,
+    pub(crate) remote: &'a Arc<dyn Remote<H>>,
+}
+
+impl<H: IoHandler> LoopCtx<'_, H> {
+    /// Index of this loop (0-based; one per IO thread).
+    pub fn loop_index(&self) -> usize {
+        self.core.env.index
+    }
+
+    /// When the current loop turn began (cheaper than `Instant::now()`, and what timers use).
+    pub fn now(&self) -> Instant {
+        self.core.env.now
+    }
+
+    /// Runs `f` on this loop once, after `delay`.
+    pub fn run_after<F>(&mut self, delay: Duration, f: F) -> TimerId
+    where
+        F: FnOnce(&mut H, &mut LoopCtx<'_, H>) + 'static,
+    {
+        let mut f = Some(f);
+        let task: LoopTimer<H> = Box::new(move |h, ctx| {
+            if let Some(f) = f.take() {
+                f(h, ctx)
+            }
+        });
+        let deadline = timer::after(self.core.env.now, delay);
+        self.core.timers.insert(deadline, None, task)
+    }
+
+    /// Runs `f` on this loop every `period` (at least 1 ms), first after one period, until
+    /// cancelled. Late turns do not pile up: a missed tick is skipped, not repeated.
+    pub fn run_every<F>(&mut self, period: Duration, f: F) -> TimerId
+    where
+        F: FnMut(&mut H, &mut LoopCtx<'_, H>) + 'static,
+    {
+        let period = period.max(Duration::from_millis(1));
+        let deadline = timer::after(self.core.env.now, period);
+        self.core.timers.insert(deadline, Some(period), Box::new(f))
+    }
+
+    /// Cancels a timer of this loop (set here or with [`Conn::set_timer`]); `false` if it
+    /// already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        if self.core.timers.owns(id) {
+            self.core.timers.cancel(id)
+        } else {
+            self.core.env.timers.cancel(id)
+        }
+    }
+
+    /// The connection `id` of this loop, if it is still open.
+    ///
+    /// Sends and closes made through it take effect when the closure or callback returns.
+    pub fn conn(&mut self, id: ConnId) -> Option<Conn<'_, H::ConnState>> {
+        let c = self.core.conns.get_mut(id)?;
+        self.core.touched.push(id);
+        Some(Conn::new(c, &mut self.core.env))
+    }
+
+    /// Number of connections this loop holds (client connects in progress included).
+    pub fn connection_count(&self) -> usize {
+        self.core.conns.len() + self.core.env.stats.connecting() as usize
+    }
+
+    /// Ids of every connection this loop holds (connects in progress are not connections yet).
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.core.conns.ids()
+    }
+
+    /// Whether shutdown has begun (no new connections; existing ones are draining).
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.shutting_down
+    }
+}
+
+impl<H: IoHandler> fmt::Debug for LoopCtx<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopCtx")
+            .field("loop", &self.core.env.index)
+            .field("connections", &self.core.conns.len())
+            .finish()
+    }
+}

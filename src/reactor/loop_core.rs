@@ -1,0 +1,67 @@
+//! [`LoopCore`]: the state of one IO loop apart from its handler and its role, so that the
+//! handler, the core and the role can be borrowed at once.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use super::budget::Budget;
+use super::config::LoopConfig;
+use crate::base::slab::{ConnId, Slab};
+use crate::base::timer::TimerQueue;
+use crate::conn::connection::Connection;
+use crate::conn::env::Env;
+
+/// One loop's connections (each with user state `S`), their services, the loop timers (tasks
+/// `T`), and the loop-wide flags. Owned by the loop's thread.
+pub(crate) struct LoopCore<S, T> {
+    /// The connections, by id; the id is also their epoll token.
+    pub(crate) conns: Slab<Connection<S>>,
+    /// What connections borrow: buffers, counters, connection timers, the turn's time.
+    pub(crate) env: Env,
+    /// The loop's epoll instance.
+    pub(crate) epoll: OwnedFd,
+    /// Settings.
+    pub(crate) cfg: LoopConfig,
+    /// Loop timers: closures run on the loop.
+    pub(crate) timers: TimerQueue<T>,
+    /// Connections reached through [`crate::LoopCtx::conn`] during a closure; settled after it.
+    pub(crate) touched: Vec<ConnId>,
+    /// Connections whose output drained: `on_write_complete` is due on the next pass.
+    pub(crate) write_complete: Vec<ConnId>,
+    /// The other half of the double-buffered `write_complete` list (no allocation per turn).
+    pub(crate) write_complete_spare: Vec<ConnId>,
+    /// Edge-triggered: connections to read on the next turn without an event (their last read
+    /// filled its room, or reading resumed with input maybe waiting).
+    pub(crate) read_next: Vec<ConnId>,
+    /// The other half of the double-buffered `read_next` list.
+    pub(crate) read_spare: Vec<ConnId>,
+    /// Bytes of buffer capacity held by this loop's connections.
+    pub(crate) buffered: usize,
+    /// The process-wide memory budget, if any.
+    pub(crate) budget: Option<Arc<Budget>>,
+    /// The memory budget is exhausted: pause reading everywhere (and do not accept).
+    pub(crate) hold_back: bool,
+    /// Shutdown has begun.
+    pub(crate) shutting_down: bool,
+}
+
+impl<S, T> LoopCore<S, T> {
+    pub(crate) fn new(env: Env, epoll: OwnedFd, cfg: LoopConfig, budget: Option<Arc<Budget>>) -> Self {
+        LoopCore {
+            conns: Slab::new(),
+            env,
+            epoll,
+            cfg,
+            timers: TimerQueue::new(true),
+            touched: Vec::new(),
+            write_complete: Vec::new(),
+            write_complete_spare: Vec::new(),
+            read_next: Vec::new(),
+            read_spare: Vec::new(),
+            buffered: 0,
+            budget,
+            hold_back: false,
+            shutting_down: false,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! [`LoopGroup`]: the N IO threads of a server or a client, and what both do with them —
+//! prepare, spawn, count, shut down, join — whatever their role.
+
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::balance::Peers;
+use super::config::LoopConfig;
+use super::event_loop::EventLoop;
+use super::handler::IoHandler;
+use super::loop_handle::LoopHandle;
+use super::parts::LoopParts;
+use super::role::Role;
+use super::shutdown::Shutdown;
+use crate::base::panic::panic_message;
+use crate::base::stats::{LoopStats, Stats};
+
+/// N IO threads, each running one [`EventLoop`].
+pub(crate) struct LoopGroup<H: IoHandler> {
+    loops: Vec<LoopHandle<H>>,
+    stats: Vec<Arc<LoopStats>>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    shutdown_timeout: Duration,
+}
+
+impl<H: IoHandler> LoopGroup<H> {
+    /// Creates every loop's epoll and waker (so failures surface here, on the caller's thread).
+    pub(crate) fn prepare(threads: usize, cfg: &LoopConfig) -> io::Result<Vec<LoopParts<H>>> {
+        (0..threads).map(|i| LoopParts::new(i, cfg.clone())).collect()
+    }
+
+    /// How the loops of `parts` see each other, for balancing.
+    pub(crate) fn peers(parts: &[LoopParts<H>]) -> Peers {
+        Peers::new(parts.iter().map(LoopParts::peer).collect())
+    }
+
+    /// Spawns one thread per part, named `<name>-<index>`; each makes its handler and role
+    /// with `make(index)` on its own thread (so neither need be `Send`) and runs its loop.
+    ///
+    /// # Errors
+    /// When a thread cannot be spawned; the threads already started are shut down and joined.
+    pub(crate) fn spawn<R, F>(
+        parts: Vec<LoopParts<H>>,
+        name: &str,
+        shutdown_timeout: Duration,
+        make: F,
+    ) -> io::Result<Self>
+    where
+        R: Role<H> + 'static,
+        F: Fn(usize) -> (H, R) + Send + Sync + 'static,
+    {
+        let mut group = LoopGroup {
+            loops: parts.iter().map(LoopParts::handle).collect(),
+            stats: parts.iter().map(|p| p.stats.clone()).collect(),
+            threads: Vec::with_capacity(parts.len()),
+            shutdown_timeout,
+        };
+        let make = Arc::new(make);
+        for part in parts {
+            let make = make.clone();
+            let spawned = std::thread::Builder::new().name(format!("{name}-{}", part.index)).spawn(move || {
+                let (handler, role) = make(part.index);
+                EventLoop::new(part, handler, role).run()
+            });
+            match spawned {
+                Ok(t) => group.threads.push(t),
+                Err(e) => {
+                    group.shutdown_handle().shutdown_with_timeout(Duration::ZERO);
+                    let _ = group.join();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(group)
+    }
+
+    pub(crate) fn loops(&self) -> &[LoopHandle<H>] {
+        &self.loops
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats.iter().map(|s| s.snapshot()).sum()
+    }
+
+    pub(crate) fn loop_stats(&self) -> Vec<Stats> {
+        self.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    pub(crate) fn shutdown_handle(&self) -> Shutdown {
+        let loops = self.loops.clone();
+        Shutdown::new(
+            self.shutdown_timeout,
+            Arc::new(move |deadline| {
+                for l in &loops {
+                    // A loop that already stopped needs no telling.
+                    let _ = l.shutdown(deadline);
+                }
+            }),
+        )
+    }
+
+    pub(crate) fn is_joined(&self) -> bool {
+        self.threads.is_empty()
+    }
+
+    /// Waits for every thread; returns the first failure.
+    pub(crate) fn join(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for t in self.threads.drain(..) {
+            let r = match t.join() {
+                Ok(r) => r,
+                Err(p) => Err(io::Error::other(format!("IO thread panicked: {}", panic_message(&*p)))),
+            };
+            if let (Ok(()), Err(e)) = (&result, r) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
+impl<H: IoHandler> Drop for LoopGroup<H> {
+    /// Shuts down and joins threads still running, so none outlives its handle.
+    fn drop(&mut self) {
+        if !self.is_joined() {
+            self.shutdown_handle().shutdown();
+            if let Err(e) = self.join() {
+                log::error!(target: "kingpin::loop", "{e}");
+            }
+        }
+    }
+}

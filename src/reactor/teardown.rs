@@ -1,0 +1,55 @@
+//! Closing a connection for good: `on_closed`, its timers cancelled, its buffers back to the
+//! pool, its descriptor closed, and only then counted as closed.
+
+use std::os::fd::AsFd;
+use std::panic::{self, AssertUnwindSafe};
+
+use super::callback::report_panic;
+use super::handler::{Core, IoHandler};
+use crate::base::slab::ConnId;
+use crate::conn::close::CloseReason;
+use crate::conn::connection::Connection;
+use crate::conn::view::Conn;
+use crate::sys;
+
+/// Closes connection `id` now, for `reason`: `on_closed`, deregistration, buffers back to the
+/// pool, the descriptor closed.
+pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, reason: CloseReason) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    c.state.set_closed();
+    let env = &mut core.env;
+    let result = panic::catch_unwind(AssertUnwindSafe(|| h.on_closed(&mut Conn::new(c, env), &reason)));
+    if let Err(payload) = result {
+        report_panic(env, core.cfg.panic_policy, "on_closed", payload);
+    }
+    let Some(mut c) = core.conns.remove(id) else { return };
+    core.buffered -= c.held;
+    c.cancel_timers(&mut core.env);
+    match &reason {
+        CloseReason::Error(e) => log::debug!(target: "kingpin::conn", "conn {id} ({}): {e}", c.peer),
+        CloseReason::ShutdownForced => {
+            log::warn!(target: "kingpin::conn", "conn {id} ({}): {reason}; {} bytes dropped", c.peer, c.out.pending())
+        }
+        _ => log::trace!(target: "kingpin::conn", "conn {id} ({}): {reason}", c.peer),
+    }
+    if let Some(shared) = &c.shared {
+        shared.mark_closed();
+    }
+    if let Err(e) = sys::epoll_del(core.epoll.as_fd(), c.out.fd.as_fd()) {
+        log::debug!(target: "kingpin::conn", "conn {id}: epoll del: {e}");
+    }
+    for b in [c.input.take(), c.out.take_buffer()].into_iter().flatten() {
+        core.env.pool.put(b);
+    }
+    let Connection { out, ticket, user, .. } = c;
+    drop(out); // the descriptor
+               // Counted as closed only now that the descriptor is closed: whoever sees the count drop
+               // (or the client's target finish, when the ticket goes) can rely on the descriptor being
+               // free.
+    core.env.stats.on_close();
+    drop(ticket);
+    // The user's state goes last; its `Drop` is user code, and may panic like a callback.
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(user))) {
+        report_panic(&core.env, core.cfg.panic_policy, "dropping a connection's state", payload);
+    }
+}

@@ -1,0 +1,266 @@
+//! [`Acceptor`]: a server loop's [`Role`] — IO threads compete with `try_lock` for the right to
+//! watch the shared listening socket in their own epoll (nginx's accept mutex).
+//!
+//! Each turn, before `epoll_wait`, a thread that is not over its fair share of connections
+//! tries the lock. The winner adds the listener to its epoll (unless it is still there from the
+//! previous win), waits, accepts up to a batch, and releases the lock before it handles its
+//! other events. A loser removes the listener from its epoll if it had it, and caps its wait at
+//! `accept_mutex_delay` so that it competes again soon. A thread whose share is too large backs
+//! off and, when it lets the lock go, wakes the least-loaded thread so that pending connections
+//! are never left without a watcher.
+//!
+//! Resource errors (`EMFILE`, `ENFILE`) never kill the server: the waiting connections are
+//! accepted with the spare descriptor's room and closed at once (muduo's trick), and accepting
+//! pauses for `accept_error_backoff` on every thread.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::accept_mutex::{AcceptGuard, AcceptShared};
+use crate::base::stats::LoopStats;
+use crate::base::timer;
+use crate::reactor::callback::guarded;
+use crate::reactor::dispatch::{add_connection, Origin};
+use crate::reactor::handler::{Core, IoHandler};
+use crate::reactor::hold_back::check_budget;
+use crate::reactor::role::Role;
+use crate::reactor::token::role_token;
+use crate::sys::{self, EpollEvent, EPOLLIN};
+
+/// The role key of the listening socket.
+const LISTENER: u64 = 0;
+
+/// Settings of the accept path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AcceptConfig {
+    pub(crate) batch: usize,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) mutex_delay: Duration,
+    pub(crate) error_backoff: Duration,
+}
+
+/// How the balance counts a loop's load: its open connections.
+fn open(stats: &LoopStats) -> u64 {
+    stats.open()
+}
+
+/// One IO thread's side of the accept mutex.
+pub(crate) struct Acceptor {
+    shared: Arc<AcceptShared>,
+    index: usize,
+    cfg: AcceptConfig,
+    /// The accept mutex, held from before the wait until the batch is accepted.
+    guard: Option<AcceptGuard>,
+    /// Whether the listener is in this loop's epoll (it is removed lazily).
+    registered: bool,
+    enabled: bool,
+    last_warning: Option<Instant>,
+    /// The batch accepted this turn, and the errors met (reused every turn).
+    accepted: Vec<(OwnedFd, SocketAddr)>,
+    errors: Vec<io::Error>,
+}
+
+impl Acceptor {
+    pub(crate) fn new(shared: Arc<AcceptShared>, index: usize, cfg: AcceptConfig) -> Self {
+        Acceptor {
+            shared,
+            index,
+            cfg,
+            guard: None,
+            registered: false,
+            enabled: true,
+            last_warning: None,
+            accepted: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn unregister<S, T>(&mut self, core: &crate::reactor::loop_core::LoopCore<S, T>) {
+        if self.registered {
+            self.registered = false;
+            if let Err(e) = sys::epoll_del(core.epoll.as_fd(), self.shared.listener()) {
+                log::warn!(target: "kingpin::accept", "loop {}: removing the listener: {e}", self.index);
+            }
+        }
+    }
+
+    /// Accepts up to a batch of connections; errors go to `self.errors`.
+    fn accept_batch(&mut self, stats: &LoopStats) {
+        let Some(mut guard) = self.guard.take() else { return };
+        if self.shared.is_stopped() {
+            self.guard = Some(guard);
+            return; // shutdown stopped the listener; its readiness is not a connection
+        }
+        let listener = self.shared.listener();
+        let open_now = self.shared.peers.total(open) as usize;
+        let mut room = self.cfg.max_connections.map_or(usize::MAX, |max| max.saturating_sub(open_now));
+        for _ in 0..self.cfg.batch {
+            match sys::accept(listener) {
+                Ok(conn) if room > 0 => {
+                    room -= 1;
+                    self.accepted.push(conn);
+                }
+                Ok((fd, peer)) => {
+                    // Over max_connections: refuse cleanly (the peer sees the close at once).
+                    stats.on_refused();
+                    drop(fd);
+                    if may_warn(&mut self.last_warning) {
+                        log::warn!(target: "kingpin::accept", "refused {peer}: max_connections reached");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) if self.shared.is_stopped() => break,
+                Err(e) => {
+                    let code = e.raw_os_error().unwrap_or(0);
+                    // The connection went away before we took it, or a per-connection
+                    // failure: skip it and go on.
+                    if matches!(code, libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::ENETDOWN) {
+                        log::debug!(target: "kingpin::accept", "accept: {e} (skipped)");
+                        continue;
+                    }
+                    stats.on_accept_error();
+                    if matches!(code, libc::EMFILE | libc::ENFILE) {
+                        refuse_waiting(&mut guard, listener, stats, self.cfg.batch);
+                    }
+                    guard.paused_until = Some(timer::after(Instant::now(), self.cfg.error_backoff));
+                    if may_warn(&mut self.last_warning) {
+                        log::warn!(
+                            target: "kingpin::accept",
+                            "accept failed: {e}; pausing accepts for {:?}",
+                            self.cfg.error_backoff
+                        );
+                    }
+                    self.errors.push(e);
+                    break;
+                }
+            }
+        }
+        self.guard = Some(guard);
+    }
+
+    /// Releases the accept mutex after the accept phase of a turn; if this thread will sit the
+    /// next round out, wakes the least-loaded other thread to take over.
+    fn release(&mut self) {
+        if self.guard.take().is_some() && self.shared.peers.over_share(self.index, open) {
+            self.shared.peers.wake_least_loaded(self.index, open);
+        }
+    }
+
+    /// Stops accepting for good (shutdown, exit): releases the mutex and the listener, and
+    /// stops the listener itself.
+    fn disable<S, T>(&mut self, core: &crate::reactor::loop_core::LoopCore<S, T>) {
+        self.enabled = false;
+        self.guard = None;
+        self.unregister(core);
+        self.shared.stop();
+    }
+}
+
+/// Whether a warning may be logged now (at most one a second per thread).
+fn may_warn(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    if last.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1)) {
+        *last = Some(now);
+        return true;
+    }
+    false
+}
+
+/// Out of descriptors: closes the spare to make room, takes the waiting connections (up to a
+/// batch) and closes each — their peers see a close at once instead of waiting in the queue,
+/// maybe for long, while no descriptor is free to serve them — then reopens the spare.
+fn refuse_waiting(guard: &mut AcceptGuard, listener: std::os::fd::BorrowedFd<'_>, stats: &LoopStats, batch: usize) {
+    let Some(spare) = guard.spare.take() else { return };
+    drop(spare);
+    for _ in 0..batch {
+        let Ok((fd, peer)) = sys::accept(listener) else { break };
+        log::debug!(target: "kingpin::accept", "refused {peer}: out of fds");
+        stats.on_refused();
+        drop(fd);
+    }
+    guard.spare = std::fs::File::open("/dev/null").ok();
+}
+
+impl<H: IoHandler> Role<H> for Acceptor {
+    /// Competes for the accept mutex. Returns a cap for the wait.
+    fn before_wait(&mut self, _h: &mut H, core: &mut Core<H>) -> Option<Duration> {
+        debug_assert!(self.guard.is_none(), "the accept mutex is never held across turns");
+        if !self.enabled {
+            self.unregister(core);
+            return None;
+        }
+        // Holding back (memory budget), over its share, or beaten to the lock: let connections
+        // wait in the kernel's queue for another thread, and compete again soon.
+        if core.hold_back || self.shared.peers.over_share(self.index, open) {
+            self.unregister(core);
+            return Some(self.cfg.mutex_delay);
+        }
+        let Some(mut guard) = self.shared.try_lock() else {
+            self.unregister(core);
+            return Some(self.cfg.mutex_delay);
+        };
+        let now = core.env.now;
+        if let Some(until) = guard.paused_until {
+            if now < until {
+                drop(guard);
+                self.unregister(core);
+                return Some(until - now);
+            }
+            guard.paused_until = None;
+        }
+        if !self.registered {
+            let token = role_token(LISTENER);
+            match sys::epoll_add(core.epoll.as_fd(), self.shared.listener(), EPOLLIN, token) {
+                Ok(()) => self.registered = true,
+                Err(e) => {
+                    log::error!(target: "kingpin::accept", "loop {}: adding the listener: {e}", self.index);
+                    return Some(self.cfg.mutex_delay);
+                }
+            }
+        }
+        self.guard = Some(guard);
+        None
+    }
+
+    /// Accepts first, and gives the mutex back before the (maybe long) connection work.
+    fn after_wait(&mut self, h: &mut H, core: &mut Core<H>, events: &[EpollEvent]) {
+        let listener = role_token(LISTENER);
+        if self.guard.is_some() && events.iter().any(|e| e.u64 == listener) {
+            // The wait may have been long: look at the budget again before taking anyone in.
+            check_budget(h, core);
+            if !core.hold_back {
+                self.accept_batch(&core.env.stats);
+            }
+        }
+        self.release();
+        for e in self.errors.drain(..) {
+            guarded::<H>(core, "on_accept_error", || h.on_accept_error(&e));
+        }
+        let mut accepted = std::mem::take(&mut self.accepted);
+        for (fd, peer) in accepted.drain(..) {
+            add_connection(h, core, fd, peer, Origin::Accepted);
+        }
+        self.accepted = accepted;
+    }
+
+    fn on_event(&mut self, _h: &mut H, _core: &mut Core<H>, _key: u64, _events: u32) {
+        // The listener's readiness is taken in `after_wait`.
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn run_timers(&mut self, _h: &mut H, _core: &mut Core<H>) {}
+
+    fn begin_shutdown(&mut self, _h: &mut H, core: &mut Core<H>) {
+        self.disable(core);
+    }
+
+    fn finish(&mut self, _h: &mut H, core: &mut Core<H>) {
+        self.disable(core);
+    }
+}

@@ -1,0 +1,114 @@
+//! [`ServerConfig`]: the settings of an [`crate::EpollTPServer`].
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::reactor::config::{loop_setters, LoopConfig};
+
+/// Settings of an [`crate::EpollTPServer`], built by chained setters.
+///
+/// # Examples
+///
+/// ```
+/// use kingpin::ServerConfig;
+///
+/// let config = ServerConfig::new("127.0.0.1:0".parse().unwrap()).threads(4).backlog(4096);
+/// assert_eq!(config.get_threads(), 4);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub(crate) addr: SocketAddr,
+    pub(crate) threads: usize,
+    pub(crate) backlog: u32,
+    pub(crate) accept_batch: usize,
+    pub(crate) accept_mutex_delay: Duration,
+    pub(crate) accept_error_backoff: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) memory_budget: Option<usize>,
+    pub(crate) lp: LoopConfig,
+}
+
+impl Default for ServerConfig {
+    /// Listens on `127.0.0.1` at a port the system picks, one thread per CPU.
+    fn default() -> Self {
+        ServerConfig::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+}
+
+impl ServerConfig {
+    /// Defaults for a server listening on `addr` (port 0: the system picks one; read it back
+    /// with [`crate::ServerHandle::local_addr`]).
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerConfig {
+            addr,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            backlog: 1024,
+            accept_batch: 64,
+            accept_mutex_delay: Duration::from_millis(100),
+            accept_error_backoff: Duration::from_millis(100),
+            shutdown_timeout: Duration::from_secs(5),
+            thread_name: "kingpin-io".into(),
+            max_connections: None,
+            memory_budget: None,
+            lp: LoopConfig::default(),
+        }
+    }
+
+    /// The address to listen on.
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Length of the kernel's accept queue (default 1024; the kernel caps it at `somaxconn`).
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.backlog = n;
+        self
+    }
+
+    /// Most connections one thread accepts per turn while it holds the accept mutex
+    /// (default 64).
+    pub fn accept_batch(mut self, n: usize) -> Self {
+        self.accept_batch = n.max(1);
+        self
+    }
+
+    /// Longest a thread that lost the accept mutex sleeps before competing again, so a free
+    /// mutex is never left unclaimed for long (default 100 ms; nginx's `accept_mutex_delay`).
+    pub fn accept_mutex_delay(mut self, d: Duration) -> Self {
+        self.accept_mutex_delay = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long accepting pauses after a resource error such as `EMFILE` (default 100 ms).
+    pub fn accept_error_backoff(mut self, d: Duration) -> Self {
+        self.accept_error_backoff = d;
+        self
+    }
+
+    /// Most connections open at once over all IO threads (default: no limit but the fd
+    /// limit). Beyond it, a new connection is accepted and closed at once — refused cleanly —
+    /// and counted in [`crate::Stats::refused`].
+    pub fn max_connections(mut self, n: Option<usize>) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// A process-wide budget of bytes held in connection buffers (default: none). When all
+    /// loops together hold that much, they stop accepting and pause reading — pending output
+    /// keeps draining — until usage falls below 7/8 of the budget. None of the usual frameworks
+    /// has this; it bounds the server's buffer memory whatever its peers do.
+    ///
+    /// A peer whose reading is paused cannot be read at all — not even its end of stream,
+    /// which waits behind its unread data — so pair the budget with a read-idle timeout
+    /// ([`ServerConfig::idle_timeouts`]): connections that hold memory without progress are
+    /// then dropped and the budget frees up.
+    pub fn memory_budget(mut self, bytes: Option<usize>) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
+}
+
+loop_setters!(ServerConfig);

@@ -1,0 +1,180 @@
+//! [`EpollTPServer`]: N IO threads, one epoll each, competing for the accept mutex.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use super::accept_mutex::AcceptShared;
+use super::acceptor::{AcceptConfig, Acceptor};
+use super::config::ServerConfig;
+use crate::base::stats::Stats;
+use crate::reactor::budget::Budget;
+use crate::reactor::handler::IoHandler;
+use crate::reactor::loop_group::LoopGroup;
+use crate::reactor::loop_handle::LoopHandle;
+use crate::reactor::shutdown::Shutdown;
+use crate::sys;
+
+type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
+
+/// A TCP server: N IO threads, each with its own epoll and its own [`IoHandler`].
+///
+/// Threads compete through `try_lock` on shared data for the right to watch the listening
+/// socket (nginx's accept mutex); a connection then lives on the thread that accepted it.
+///
+/// # Examples
+///
+/// ```
+/// use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig};
+/// use std::io::{Read, Write};
+///
+/// struct Echo;
+/// impl IoHandler for Echo {
+///     type ConnState = ();
+///
+///     fn on_message(&mut self, conn: &mut Conn<'_>) {
+///         conn.send_input();
+///     }
+/// }
+///
+/// let server = EpollTPServer::from_fn(ServerConfig::default().threads(2), || Echo).start()?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"ping")?;
+/// let mut reply = [0; 4];
+/// client.read_exact(&mut reply)?;
+/// assert_eq!(&reply, b"ping");
+/// server.shutdown();
+/// server.join()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct EpollTPServer<H> {
+    config: ServerConfig,
+    factory: Factory<H>,
+}
+
+impl<H: IoHandler> EpollTPServer<H> {
+    /// A server whose handlers are built from data shared by all IO threads (the original's
+    /// `TPSharedData`): `factory` runs once on each IO thread with `shared`.
+    pub fn new<S, F>(config: ServerConfig, shared: Arc<S>, factory: F) -> Self
+    where
+        S: Send + Sync + 'static,
+        F: Fn(&Arc<S>) -> H + Send + Sync + 'static,
+    {
+        EpollTPServer { config, factory: Arc::new(move || factory(&shared)) }
+    }
+
+    /// A server whose handlers are built by `factory`, once on each IO thread.
+    pub fn from_fn<F>(config: ServerConfig, factory: F) -> Self
+    where
+        F: Fn() -> H + Send + Sync + 'static,
+    {
+        EpollTPServer { config, factory: Arc::new(factory) }
+    }
+
+    /// Binds the listening socket and starts the IO threads. Call from any thread.
+    ///
+    /// # Errors
+    /// When binding fails (address in use, permission) or the system refuses an epoll,
+    /// eventfd or thread; nothing is left running then.
+    pub fn start(self) -> io::Result<ServerHandle<H>> {
+        let cfg = self.config;
+        let listener = sys::tcp_listen(&cfg.addr, cfg.backlog, false)?;
+        let local_addr = sys::local_addr(listener.as_fd())?;
+        let mut parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp)?;
+        if let Some(limit) = cfg.memory_budget {
+            let budget = Arc::new(Budget::new(limit, cfg.threads));
+            for p in &mut parts {
+                p.budget = Some(budget.clone());
+            }
+        }
+        let shared = Arc::new(AcceptShared::new(listener, LoopGroup::peers(&parts)));
+        let accept_cfg = AcceptConfig {
+            batch: cfg.accept_batch,
+            max_connections: cfg.max_connections,
+            mutex_delay: cfg.accept_mutex_delay,
+            error_backoff: cfg.accept_error_backoff,
+        };
+        let factory = self.factory;
+        let group = LoopGroup::spawn(parts, &cfg.thread_name, cfg.shutdown_timeout, move |index| {
+            (factory(), Acceptor::new(shared.clone(), index, accept_cfg))
+        })?;
+        log::info!(target: "kingpin::server", "listening on {local_addr} with {} IO threads", cfg.threads);
+        Ok(ServerHandle { local_addr, group })
+    }
+
+    /// Starts the server and blocks until it has shut down (see [`ServerHandle::join`]).
+    ///
+    /// # Errors
+    /// As [`EpollTPServer::start`] and [`ServerHandle::join`].
+    pub fn run(self) -> io::Result<()> {
+        self.start()?.join()
+    }
+}
+
+impl<H> fmt::Debug for EpollTPServer<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EpollTPServer").field("config", &self.config).finish()
+    }
+}
+
+/// A running server: its address, its loops, its counters, and the way to stop it.
+///
+/// Dropping the handle shuts the server down and waits for its threads.
+pub struct ServerHandle<H: IoHandler> {
+    local_addr: SocketAddr,
+    group: LoopGroup<H>,
+}
+
+impl<H: IoHandler> ServerHandle<H> {
+    /// The address the server listens on (with the real port when the config said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Handles to the IO loops, by index.
+    pub fn loops(&self) -> &[LoopHandle<H>] {
+        self.group.loops()
+    }
+
+    /// Counters summed over all IO threads. Any thread.
+    pub fn stats(&self) -> Stats {
+        self.group.stats()
+    }
+
+    /// Counters of each IO thread, by loop index. Any thread.
+    pub fn loop_stats(&self) -> Vec<Stats> {
+        self.group.loop_stats()
+    }
+
+    /// Begins a graceful shutdown with the configured timeout; returns at once. Idempotent.
+    /// See [`Shutdown::shutdown`].
+    pub fn shutdown(&self) {
+        self.shutdown_handle().shutdown();
+    }
+
+    /// A cloneable, `Send + Sync` trigger for shutdown, e.g. for a Ctrl+C handler.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.group.shutdown_handle()
+    }
+
+    /// Waits until every IO thread has exited (after [`ServerHandle::shutdown`]).
+    ///
+    /// # Errors
+    /// The first error an IO loop failed with (its `epoll_wait` broke), or an
+    /// `io::ErrorKind::Other` error if an IO thread panicked outside any callback (e.g. in
+    /// the handler factory).
+    pub fn join(mut self) -> io::Result<()> {
+        self.group.join()
+    }
+}
+
+impl<H: IoHandler> fmt::Debug for ServerHandle<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .field("threads", &self.loops().len())
+            .finish()
+    }
+}
