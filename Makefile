@@ -2,7 +2,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all demo test bench doc lint fmt clean
+.PHONY: all demo test bench doc lint layers fmt clean
 
 all: test
 
@@ -22,6 +22,10 @@ bench:
 ## API docs, warnings as errors.
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+## The structure: no import cycle between files, every arrow pointing down the layers.
+layers:
+	$(CARGO) test --test layers -- --nocapture
 
 ## Formatting and lints, as CI checks them.
 lint:

@@ -12,8 +12,8 @@ use crate::base::error::Error;
 use crate::base::stats::Stats;
 use crate::conn::target::Target;
 use crate::reactor::handler::IoHandler;
+use crate::reactor::handler::LoopHandle;
 use crate::reactor::loop_group::LoopGroup;
-use crate::reactor::loop_handle::LoopHandle;
 use crate::reactor::shutdown::Shutdown;
 
 type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;

@@ -277,3 +277,29 @@ impl std::error::Error for InitError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use log::{Log, Record};
+
+    use super::*;
+    use crate::logger::staging::LOCAL;
+
+    #[test]
+    fn env_level_names() {
+        assert_eq!(parse_level("off"), Some(LevelFilter::Off));
+        assert_eq!(parse_level("TRACE"), Some(LevelFilter::Trace));
+        assert_eq!(parse_level("warning"), None);
+    }
+
+    #[test]
+    fn closed_producers_release_their_buffers() {
+        let logger = LoggerBuilder::new().env_var(None).writer(std::io::sink()).build().unwrap();
+        logger.log(&Record::builder().args(format_args!("x")).level(log::Level::Info).build());
+        assert!(logger.shutdown());
+        let producers = LOCAL.with(|l| l.borrow().producers_of(logger.shared.id));
+        assert_eq!(producers.len(), 1);
+        let st = producers[0].state.lock();
+        assert!(st.closed && st.buf.capacity() == 0);
+    }
+}

@@ -1,9 +1,11 @@
-//! The user's side of a loop: [`IoHandler`], the one trait users implement, and [`LoopCtx`],
-//! what its loop-level callbacks and the closures run on a loop get to work with.
+//! The user's side of a loop: [`IoHandler`], the one trait users implement; [`LoopCtx`], what
+//! its loop-level callbacks and the closures run on a loop get to work with; and
+//! [`LoopHandle`], which sends those closures from other threads.
 //!
-//! The two name each other (`on_start` takes a `LoopCtx<Self>`; a `LoopCtx<H>` holds
-//! connections with `H::ConnState`), so they live together. The loop's mailbox is reached
-//! through [`Remote`], so this file names neither the mailbox nor [`crate::LoopHandle`].
+//! The three name one another (`on_start` takes a `LoopCtx<Self>`; a `LoopCtx<H>` holds
+//! connections with `H::ConnState` and hands out a `LoopHandle<H>`, whose `run` takes a closure
+//! over a `LoopCtx<H>`), so they live together. The loop's mailbox is reached through
+//! [`Remote`], so this file does not name the mailbox or its commands.
 
 use std::fmt;
 use std::io;
@@ -16,7 +18,7 @@ use crate::base::slab::ConnId;
 use crate::base::timer::{self, TimerId};
 use crate::conn::close::CloseReason;
 use crate::conn::idle::{IdleAction, IdleKind};
-use crate::conn::inbox::Inbox;
+use crate::conn::inbox::{ConnCommand, Inbox};
 use crate::conn::target::{ConnectFailure, Target};
 use crate::conn::view::Conn;
 
@@ -199,6 +201,11 @@ impl<H: IoHandler> LoopCtx<'_, H> {
         self.core.env.index
     }
 
+    /// A handle to this loop, for other threads.
+    pub fn handle(&self) -> LoopHandle<H> {
+        LoopHandle::new(self.core.env.index, self.remote.clone())
+    }
+
     /// When the current loop turn began (cheaper than `Instant::now()`, and what timers use).
     pub fn now(&self) -> Instant {
         self.core.env.now
@@ -271,5 +278,85 @@ impl<H: IoHandler> fmt::Debug for LoopCtx<'_, H> {
             .field("loop", &self.core.env.index)
             .field("connections", &self.core.conns.len())
             .finish()
+    }
+}
+
+/// A cloneable, thread-safe handle to one IO loop: runs closures on it.
+///
+/// The closure gets the loop's handler `H` and a [`LoopCtx`], through which it can reach the
+/// loop's connections by [`ConnId`], set timers and so on. Closures run in the order they were
+/// queued from one thread.
+pub struct LoopHandle<H: IoHandler> {
+    index: usize,
+    remote: Arc<dyn Remote<H>>,
+}
+
+impl<H: IoHandler> Clone for LoopHandle<H> {
+    fn clone(&self) -> Self {
+        LoopHandle { index: self.index, remote: self.remote.clone() }
+    }
+}
+
+impl<H: IoHandler> fmt::Debug for LoopHandle<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle").field("index", &self.index).finish()
+    }
+}
+
+impl<H: IoHandler> LoopHandle<H> {
+    pub(crate) fn new(index: usize, remote: Arc<dyn Remote<H>>) -> Self {
+        LoopHandle { index, remote }
+    }
+
+    /// Index of the loop (0-based; one per IO thread).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Runs `f` on the loop's thread. Any thread, including the loop's own (it then runs on a
+    /// later turn, never re-entrantly).
+    ///
+    /// # Errors
+    /// [`Error::LoopStopped`] if the loop has exited; `f` is dropped unrun.
+    pub fn run<F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut H, &mut LoopCtx<'_, H>) + Send + 'static,
+    {
+        self.remote.run(Box::new(f))
+    }
+
+    /// Runs `f` on the loop's thread after `delay`.
+    ///
+    /// # Errors
+    /// As [`LoopHandle::run`].
+    pub fn run_after<F>(&self, delay: Duration, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut H, &mut LoopCtx<'_, H>) + Send + 'static,
+    {
+        self.run(move |_, ctx| {
+            ctx.run_after(delay, f);
+        })
+    }
+
+    /// Queues bytes for connection `id` of this loop (like [`crate::ConnHandle::send`], for
+    /// code that keeps ids rather than handles). A stale `id` is dropped by the loop.
+    ///
+    /// # Errors
+    /// [`Error::LoopStopped`] if the loop has exited.
+    pub fn send(&self, id: ConnId, data: Vec<u8>) -> Result<(), Error> {
+        self.remote.push_conn(ConnCommand::Send(id, data))
+    }
+
+    /// Closes connection `id` of this loop after its pending output. A stale `id` is ignored.
+    ///
+    /// # Errors
+    /// [`Error::LoopStopped`] if the loop has exited.
+    pub fn close(&self, id: ConnId) -> Result<(), Error> {
+        self.remote.push_conn(ConnCommand::Close(id))
+    }
+
+    /// Asks the loop to shut down by `deadline` (see [`crate::Shutdown`]).
+    pub(crate) fn shutdown(&self, deadline: Instant) -> Result<(), Error> {
+        self.remote.shutdown(deadline)
     }
 }

@@ -10,7 +10,7 @@ use super::balance::Peers;
 use super::config::LoopConfig;
 use super::event_loop::EventLoop;
 use super::handler::IoHandler;
-use super::loop_handle::LoopHandle;
+use super::handler::LoopHandle;
 use super::parts::LoopParts;
 use super::role::Role;
 use super::shutdown::Shutdown;

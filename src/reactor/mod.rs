@@ -15,7 +15,6 @@ pub(crate) mod handler;
 pub(crate) mod hold_back;
 pub(crate) mod loop_core;
 pub(crate) mod loop_group;
-pub(crate) mod loop_handle;
 pub(crate) mod mailbox;
 pub(crate) mod parts;
 pub(crate) mod role;

@@ -9,9 +9,8 @@ use super::balance::LoopPeer;
 use super::budget::Budget;
 use super::command::LoopMailbox;
 use super::config::LoopConfig;
+use super::handler::LoopHandle;
 use super::handler::{IoHandler, Remote};
-use super::loop_handle::LoopHandle;
-use super::mailbox::Mailbox;
 use super::token;
 use super::waker::Waker;
 use crate::base::stats::LoopStats;
@@ -40,7 +39,7 @@ impl<H: IoHandler> LoopParts<H> {
         Ok(LoopParts {
             index,
             epoll,
-            mailbox: Arc::new(Mailbox::new(waker)),
+            mailbox: Arc::new(LoopMailbox::new(waker)),
             stats: Arc::new(LoopStats::default()),
             cfg,
             budget: None,

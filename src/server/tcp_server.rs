@@ -12,8 +12,8 @@ use super::config::ServerConfig;
 use crate::base::stats::Stats;
 use crate::reactor::budget::Budget;
 use crate::reactor::handler::IoHandler;
+use crate::reactor::handler::LoopHandle;
 use crate::reactor::loop_group::LoopGroup;
-use crate::reactor::loop_handle::LoopHandle;
 use crate::reactor::shutdown::Shutdown;
 use crate::sys;
 

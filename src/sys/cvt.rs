@@ -52,3 +52,14 @@ pub(super) fn retry_until_ok<T>(mut f: impl FnMut() -> io::Result<T>) -> T {
         }
     }
 }
+
+/// A connected TCP pair over loopback, made with std alone (tests only): the server side as a
+/// non-blocking `OwnedFd`, and the client side.
+#[cfg(test)]
+pub(super) fn loopback_pair() -> (OwnedFd, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    (OwnedFd::from(server), client)
+}

@@ -73,14 +73,11 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
-    use crate::sys::cvt::retry_until_ok;
-    use crate::sys::{accept, local_addr, tcp_listen};
+    use crate::sys::cvt::{loopback_pair, retry_until_ok};
 
     #[test]
     fn recv_and_gathered_send() {
-        let listener = tcp_listen(&"127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
-        let mut client = std::net::TcpStream::connect(local_addr(listener.as_fd()).unwrap()).unwrap();
-        let (conn, _) = retry_until_ok(|| accept(listener.as_fd()));
+        let (conn, mut client) = loopback_pair();
         let n = writev(conn.as_fd(), &[IoSlice::new(b"head "), IoSlice::new(b""), IoSlice::new(b"body")]).unwrap();
         assert_eq!(n, 9);
         let mut got = [0u8; 9];
@@ -96,10 +93,20 @@ mod tests {
     }
 
     #[test]
+    fn readv_scatters() {
+        let (conn, mut client) = loopback_pair();
+        client.write_all(b"abc").unwrap();
+        let (mut a, mut b) = ([0u8; 1], [0u8; 8]);
+        let n = retry_until_ok(|| readv(conn.as_fd(), &mut [IoSliceMut::new(&mut a), IoSliceMut::new(&mut b)]));
+        assert_eq!(n, 3);
+        assert_eq!((&a[..], &b[..2]), (&b"a"[..], &b"bc"[..]));
+        drop(client);
+        assert_eq!(retry_until_ok(|| readv(conn.as_fd(), &mut [IoSliceMut::new(&mut b)])), 0);
+    }
+
+    #[test]
     fn sendfile_from_an_offset_then_would_block() {
-        let listener = tcp_listen(&"127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
-        let mut client = std::net::TcpStream::connect(local_addr(listener.as_fd()).unwrap()).unwrap();
-        let (conn, _) = retry_until_ok(|| accept(listener.as_fd()));
+        let (conn, mut client) = loopback_pair();
         let mut file = tempfile::tempfile().unwrap();
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         file.write_all(&data).unwrap();
