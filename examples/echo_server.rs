@@ -18,6 +18,9 @@ struct Args {
     /// IO threads (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
+    /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
+    #[arg(long, value_parser = ["edge", "level"])]
+    epoll: Option<String>,
 }
 
 struct Echo;
@@ -38,6 +41,9 @@ pub fn main() -> std::io::Result<()> {
     let mut config = ServerConfig::new(args.addr);
     if let Some(n) = args.threads {
         config = config.threads(n);
+    }
+    if let Some(mode) = &args.epoll {
+        config = config.edge_triggered(mode == "edge");
     }
     let server = EpollTPServer::from_fn(config, || Echo).start()?;
     signals.arm(server.shutdown_handle());

@@ -30,9 +30,13 @@ struct Args {
     /// IO threads (default: one per CPU).
     #[arg(long)]
     threads: Option<usize>,
+    /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
+    #[arg(long, value_parser = ["edge", "level"])]
+    epoll: Option<String>,
 }
 
-fn main() -> std::io::Result<()> {
+/// Parses the arguments and serves until Ctrl+C.
+pub fn main() -> std::io::Result<()> {
     let args = Args::parse();
     // First, so that every thread started later (the logger's too) leaves the signals to it.
     let signals = SignalShutdown::install()?;
@@ -42,6 +46,9 @@ fn main() -> std::io::Result<()> {
     let mut config = ServerConfig::new(args.addr).idle_timeouts(IdleTimeouts::read(IDLE_TIMEOUT));
     if let Some(n) = args.threads {
         config = config.threads(n);
+    }
+    if let Some(mode) = &args.epoll {
+        config = config.edge_triggered(mode == "edge");
     }
     let server = EpollTPServer::from_fn(config, http::HttpHandler::default).start()?;
     signals.arm(server.shutdown_handle());

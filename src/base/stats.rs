@@ -25,6 +25,8 @@ struct Counters {
     refused: AtomicU64,
     closed_idle: AtomicU64,
     buffered: AtomicU64,
+    read_calls: AtomicU64,
+    write_calls: AtomicU64,
 }
 
 impl LoopStats {
@@ -84,6 +86,14 @@ impl LoopStats {
         self.inner.closed_idle.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn on_read_call(&self) {
+        self.inner.read_calls.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn on_write_call(&self) {
+        self.inner.write_calls.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn on_accept_error(&self) {
         self.inner.accept_errors.fetch_add(1, Relaxed);
     }
@@ -104,6 +114,8 @@ impl LoopStats {
             refused: c.refused.load(Relaxed),
             closed_idle: c.closed_idle.load(Relaxed),
             buffered_bytes: c.buffered.load(Relaxed),
+            read_calls: c.read_calls.load(Relaxed),
+            write_calls: c.write_calls.load(Relaxed),
         }
     }
 }
@@ -138,6 +150,12 @@ pub struct Stats {
     pub closed_idle: u64,
     /// Bytes of buffer capacity held by connections now (updated once per loop turn).
     pub buffered_bytes: u64,
+    /// System calls that read from connections (`recv`, `readv`), those that found nothing
+    /// included.
+    pub read_calls: u64,
+    /// System calls that wrote to connections (`send`, `sendmsg`, `sendfile`), those the socket
+    /// refused included. Sends made during one callback are gathered into one.
+    pub write_calls: u64,
 }
 
 impl std::ops::Add for Stats {
@@ -157,6 +175,8 @@ impl std::ops::Add for Stats {
             refused: self.refused + o.refused,
             closed_idle: self.closed_idle + o.closed_idle,
             buffered_bytes: self.buffered_bytes + o.buffered_bytes,
+            read_calls: self.read_calls + o.read_calls,
+            write_calls: self.write_calls + o.write_calls,
         }
     }
 }

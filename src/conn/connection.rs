@@ -44,6 +44,8 @@ pub(crate) struct Connection<S> {
     pub(crate) user_paused: bool,
     /// Input the loop may not have read yet.
     pub(crate) readable: Readable,
+    /// Room for the next read, in bytes: what the last reads took suggests.
+    pub(crate) read_hint: u32,
     /// epoll events currently registered.
     pub(crate) interest: u32,
     /// The user's per-connection state.
@@ -62,7 +64,14 @@ pub(crate) struct Connection<S> {
 }
 
 impl<S: Default> Connection<S> {
-    pub(crate) fn new(id: ConnId, fd: OwnedFd, peer: SocketAddr, now: Instant, ticket: Option<Ticket>) -> Self {
+    pub(crate) fn new(
+        id: ConnId,
+        fd: OwnedFd,
+        peer: SocketAddr,
+        now: Instant,
+        ticket: Option<Ticket>,
+        read_hint: u32,
+    ) -> Self {
         Connection {
             id,
             peer,
@@ -72,6 +81,7 @@ impl<S: Default> Connection<S> {
             water: Water::Low,
             user_paused: false,
             readable: Readable::Drained,
+            read_hint,
             interest: 0,
             user: S::default(),
             shared: None,

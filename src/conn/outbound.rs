@@ -97,6 +97,7 @@ impl Outbound {
         let mut written = 0;
         if data.len() >= DIRECT && self.room == Room::Free {
             let queued = self.pending();
+            env.stats.on_write_call();
             let result = match self.buf.as_ref().filter(|b| !b.is_empty()) {
                 Some(buf) => sys::writev(self.fd.as_fd(), &[IoSlice::new(buf.as_slice()), IoSlice::new(data)]),
                 None => sys::send(self.fd.as_fd(), data),
@@ -160,6 +161,7 @@ impl Outbound {
         }
         let Some(buf) = self.buf.as_mut() else { return };
         if !buf.is_empty() {
+            env.stats.on_write_call();
             match sys::send(self.fd.as_fd(), buf.as_slice()) {
                 Ok(n) => {
                     let all = n == buf.len();
@@ -205,6 +207,7 @@ impl Outbound {
         }
         let mut sent = 0;
         while sent < max && self.room == Room::Free {
+            env.stats.on_write_call();
             match sys::sendfile(self.fd.as_fd(), file.as_fd(), offset, max - sent) {
                 Ok(0) => break, // end of the file
                 Ok(n) => {

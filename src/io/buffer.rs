@@ -646,7 +646,8 @@ impl Buffer {
     /// When the writable region has room (at least 1 KiB), one `recv` reads into it. When it
     /// has not, or when that `recv` filled it (more may be waiting), one `readv` reads into the
     /// writable region and into a 64 KiB per-thread array (zeroed once), and what lands in the
-    /// array is appended, growing the buffer. So the usual small read costs the cheapest system
+    /// array is appended, growing the buffer. (A connection's loop reads differently: one
+    /// `recv` a turn into room sized by what the connection's last reads took.) So the usual small read costs the cheapest system
     /// call, a small buffer still takes a large read in at most two, and an idle connection's
     /// buffer need not be large. If the writable region is small (under 512 bytes or under 1/8
     /// of the capacity), the readable bytes are moved back to the start first when that frees
@@ -676,34 +677,35 @@ impl Buffer {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_from(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
-        self.fill_from(fd).map(|read| read.bytes)
-    }
-
-    /// [`Buffer::read_from`], also telling whether the read took all the room it offered, so
-    /// that more may be waiting in the socket.
-    pub(crate) fn fill_from(&mut self, fd: BorrowedFd<'_>) -> io::Result<Filled> {
         let writable = self.writable_len();
         if (writable < MIN_READ_SPACE || writable < self.capacity() / 8) && self.read > PREPEND {
             self.compact();
         }
-        let room = self.writable_len();
-        if room >= MIN_RECV {
-            let n = sys::recv(fd, &mut self.buf[self.write..])?;
-            self.write += n;
-            if n < room {
-                return Ok(Filled { bytes: n, full: false });
-            }
-            // The region is full and more may be waiting: take it with the spill array now.
-            return match self.read_spill(fd) {
-                // End of stream right behind the data: reported by the next read.
-                Ok(more) if more.bytes == 0 => Ok(Filled { bytes: n, full: true }),
-                Ok(more) => Ok(Filled { bytes: n + more.bytes, full: more.full }),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Filled { bytes: n, full: false }),
-                // End of stream or an error comes back on the next read; these bytes count now.
-                Err(_) => Ok(Filled { bytes: n, full: true }),
-            };
+        if self.writable_len() < MIN_RECV {
+            return self.read_spill(fd).map(|f| f.bytes);
         }
-        self.read_spill(fd)
+        let first = self.fill_from(fd, 0)?;
+        if first.bytes == 0 || !first.full {
+            return Ok(first.bytes);
+        }
+        // The region is full and more may be waiting: take it with the spill array now.
+        match self.read_spill(fd) {
+            Ok(more) => Ok(first.bytes + more.bytes),
+            // End of stream or an error comes back on the next call; these bytes count now.
+            Err(_) => Ok(first.bytes),
+        }
+    }
+
+    /// One `recv` into the writable region, made at least `want` bytes first (compacting, or
+    /// growing the buffer). Tells whether the read filled the room, so that more may be waiting.
+    pub(crate) fn fill_from(&mut self, fd: BorrowedFd<'_>, want: usize) -> io::Result<Filled> {
+        if self.writable_len() < want {
+            self.reserve(want);
+        }
+        let room = self.writable_len();
+        let n = sys::recv(fd, &mut self.buf[self.write..])?;
+        self.write += n;
+        Ok(Filled { bytes: n, full: n == room })
     }
 
     /// One `readv` into the writable region and the thread's spill array. A read of 0 bytes

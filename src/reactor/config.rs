@@ -168,6 +168,11 @@ macro_rules! loop_setters {
                 self
             }
 
+            /// Whether connections are watched edge-triggered (see `edge_triggered`).
+            pub fn get_edge_triggered(&self) -> bool {
+                self.lp.edge_triggered
+            }
+
             /// What a panic in a callback does (default: close that connection, keep serving).
             pub fn panic_policy(mut self, p: $crate::reactor::config::PanicPolicy) -> Self {
                 self.lp.panic_policy = p;
