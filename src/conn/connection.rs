@@ -44,8 +44,9 @@ pub(crate) struct Connection<S> {
     pub(crate) user_paused: bool,
     /// Input the loop may not have read yet.
     pub(crate) readable: Readable,
-    /// Room for the next read, in bytes: what the last reads took suggests.
-    pub(crate) read_hint: u32,
+    /// Bytes the last read took (0: none yet, or it filled its room): chooses the next read's
+    /// system call.
+    pub(crate) last_read: u32,
     /// epoll events currently registered.
     pub(crate) interest: u32,
     /// The user's per-connection state.
@@ -64,14 +65,7 @@ pub(crate) struct Connection<S> {
 }
 
 impl<S: Default> Connection<S> {
-    pub(crate) fn new(
-        id: ConnId,
-        fd: OwnedFd,
-        peer: SocketAddr,
-        now: Instant,
-        ticket: Option<Ticket>,
-        read_hint: u32,
-    ) -> Self {
+    pub(crate) fn new(id: ConnId, fd: OwnedFd, peer: SocketAddr, now: Instant, ticket: Option<Ticket>) -> Self {
         Connection {
             id,
             peer,
@@ -81,7 +75,7 @@ impl<S: Default> Connection<S> {
             water: Water::Low,
             user_paused: false,
             readable: Readable::Drained,
-            read_hint,
+            last_read: 0,
             interest: 0,
             user: S::default(),
             shared: None,

@@ -646,8 +646,8 @@ impl Buffer {
     /// When the writable region has room (at least 1 KiB), one `recv` reads into it. When it
     /// has not, or when that `recv` filled it (more may be waiting), one `readv` reads into the
     /// writable region and into a 64 KiB per-thread array (zeroed once), and what lands in the
-    /// array is appended, growing the buffer. (A connection's loop reads differently: one
-    /// `recv` a turn into room sized by what the connection's last reads took.) So the usual small read costs the cheapest system
+    /// array is appended, growing the buffer. (A connection's loop makes one of the two calls a
+    /// turn, chosen by what the connection's last read took.) So the usual small read costs the cheapest system
     /// call, a small buffer still takes a large read in at most two, and an idle connection's
     /// buffer need not be large. If the writable region is small (under 512 bytes or under 1/8
     /// of the capacity), the readable bytes are moved back to the start first when that frees
@@ -681,10 +681,13 @@ impl Buffer {
         if (writable < MIN_READ_SPACE || writable < self.capacity() / 8) && self.read > PREPEND {
             self.compact();
         }
-        if self.writable_len() < MIN_RECV {
+        let room = self.writable_len();
+        if room < MIN_RECV {
             return self.read_spill(fd).map(|f| f.bytes);
         }
-        let first = self.fill_from(fd, 0)?;
+        let n = sys::recv(fd, &mut self.buf[self.write..])?;
+        self.write += n;
+        let first = Filled { bytes: n, full: n == room };
         if first.bytes == 0 || !first.full {
             return Ok(first.bytes);
         }
@@ -696,13 +699,19 @@ impl Buffer {
         }
     }
 
-    /// One `recv` into the writable region, made at least `want` bytes first (compacting, or
-    /// growing the buffer). Tells whether the read filled the room, so that more may be waiting.
-    pub(crate) fn fill_from(&mut self, fd: BorrowedFd<'_>, want: usize) -> io::Result<Filled> {
-        if self.writable_len() < want {
-            self.reserve(want);
+    /// One read system call, for a connection whose last read took `last` bytes (0: none yet):
+    /// a plain `recv` into the writable region when it has room for twice that (and at least
+    /// 1 KiB), else `readv` into the region and the spill array — a first read, a burst, or a
+    /// buffer too small for what comes. Tells whether the read took all the room it offered.
+    pub(crate) fn fill_from(&mut self, fd: BorrowedFd<'_>, last: usize) -> io::Result<Filled> {
+        let writable = self.writable_len();
+        if (writable < MIN_READ_SPACE || writable < self.capacity() / 8) && self.read > PREPEND {
+            self.compact();
         }
         let room = self.writable_len();
+        if last == 0 || room < MIN_RECV || room < last.saturating_mul(2) {
+            return self.read_spill(fd);
+        }
         let n = sys::recv(fd, &mut self.buf[self.write..])?;
         self.write += n;
         Ok(Filled { bytes: n, full: n == room })

@@ -19,9 +19,6 @@ use crate::conn::connection::{Connection, Readable};
 use crate::conn::target::Ticket;
 use crate::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 
-/// Most one read of a connection takes (its room grows up to this while reads fill it).
-const MAX_READ: u32 = 64 * 1024;
-
 /// How a connection came to its loop.
 pub(crate) enum Origin {
     /// Accepted by a server.
@@ -49,8 +46,7 @@ pub(crate) fn add_connection<H: IoHandler>(
         Origin::Accepted => (true, None),
         Origin::Connected(ticket) => (false, Some(ticket)),
     };
-    let first_read = core.cfg.buffer_capacity.min(MAX_READ as usize) as u32;
-    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket, first_read));
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket));
     let c = core.conns.get_mut(id).expect("just inserted");
     let interest =
         if core.cfg.edge_triggered { EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET } else { EPOLLIN | EPOLLRDHUP };
@@ -120,7 +116,7 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
         return;
     }
     let input = c.input.get_or_insert_with(|| core.env.pool.get());
-    let result = input.fill_from(c.out.fd.as_fd(), c.read_hint as usize);
+    let result = input.fill_from(c.out.fd.as_fd(), c.last_read as usize);
     core.env.stats.on_read_call();
     match result {
         Ok(filled) if filled.bytes == 0 => {
@@ -133,13 +129,9 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             }
         }
         Ok(filled) => {
-            // Room for the next read follows what the reads take (netty's adaptive allocator):
-            // a read that filled its room doubles it, one that used under a quarter halves it.
-            if filled.full {
-                c.read_hint = (c.read_hint * 2).min(MAX_READ);
-            } else if filled.bytes < c.read_hint as usize / 4 {
-                c.read_hint = (c.read_hint / 2).max(core.cfg.buffer_capacity.min(MAX_READ as usize) as u32);
-            }
+            // The next read is a `recv` if the buffer has room for twice this one, else a
+            // `readv` with the spill array (which a read that filled its room asks for).
+            c.last_read = if filled.full { 0 } else { u32::try_from(filled.bytes).unwrap_or(u32::MAX) };
             // A short read drains the socket, unless the peer's end is waiting behind the data
             // (`recv` stops there): it is read on the next turn, as no new edge will say so.
             c.readable = if filled.full || c.state.is_ending() { Readable::Maybe } else { Readable::Drained };
