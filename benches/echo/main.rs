@@ -44,6 +44,7 @@ mod plan;
 mod report;
 mod server;
 mod svg;
+mod syscalls;
 
 use std::fs;
 use std::io;
@@ -124,6 +125,11 @@ fn run() -> io::Result<()> {
         Shape::Churn { .. } => 100,
     };
     let kinds = Kind::all();
+    // System calls per message, counted once per server and shape, where perf can.
+    let events = if plan.docs || plan.reps > 1 { syscalls::events() } else { Vec::new() };
+    if events.is_empty() {
+        eprintln!("system calls not counted: perf cannot read the syscall tracepoints here (or a quick run)");
+    }
     let (only, shape_filter) = (&plan.only, &plan.shape_filter);
     let mut http_results = HttpResults::new();
     let http_skipped = match plan.http {
@@ -152,12 +158,17 @@ fn run() -> io::Result<()> {
                 }
                 let t = Instant::now();
                 let server = Server::start(kind, 1, pin, &log)?;
-                let s = match *shape {
+                let mut s = match *shape {
                     Shape::PingPong { conns, size } => ping_pong(&server, conns, size, plan.warmup, *window),
                     Shape::Churn { concurrency } => churn(&server, concurrency, plan.warmup, *window),
                     Shape::Idle { conns } => idle(&server, conns),
                 }
                 .map_err(|e| io::Error::other(format!("{name} against {}: {e}", kind.name())))?;
+                if let (Shape::PingPong { conns, size }, true, 0) = (*shape, index < first_scale, rep) {
+                    if !events.is_empty() {
+                        s.syscalls = Some(count_syscalls(&server, &events, &log_dir, conns, size)?);
+                    }
+                }
                 drop(server);
                 print_sample(rep, name, kind.name(), &s, t);
                 results.entry((index, kind)).or_default().push(s);
@@ -203,6 +214,21 @@ fn run() -> io::Result<()> {
     }
     let _ = fs::remove_dir_all(&log_dir);
     Ok(())
+}
+
+/// System calls per message of `server` under a short ping-pong (`conns` × `size`), by call.
+fn count_syscalls(
+    server: &Server,
+    events: &[String],
+    dir: &std::path::Path,
+    conns: usize,
+    size: usize,
+) -> io::Result<Vec<(String, f64)>> {
+    let counter = syscalls::SyscallCount::start(server.pid, events, dir)?;
+    let run = ping_pong(server, conns, size, std::time::Duration::ZERO, std::time::Duration::from_millis(600));
+    let calls = counter.stop()?;
+    let msgs = run?.msgs.max(1) as f64;
+    Ok(calls.into_iter().filter(|(_, n)| *n > 0).map(|(name, n)| (name, n as f64 / msgs)).collect())
 }
 
 /// Whether `BENCH_ONLY` selects the server `key`: a substring of it, or one of a

@@ -15,6 +15,10 @@ pub struct Sample {
     /// Idle shape: server RSS growth per connection (bytes), idle and after the echo.
     pub rss_idle: Option<f64>,
     pub rss_after: Option<f64>,
+    /// Messages counted in the window.
+    pub msgs: u64,
+    /// System calls per message, by call, from a separate counted run (where `perf` works).
+    pub syscalls: Option<Vec<(String, f64)>>,
 }
 
 pub fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -85,6 +89,7 @@ pub fn sample(msgs: u64, elapsed: Duration, cpu: Duration, mut lat_ns: Vec<u32>)
         p50_us: percentile(&lat_ns, 0.50),
         p99_us: percentile(&lat_ns, 0.99),
         cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / msgs.max(1) as f64,
+        msgs,
         ..Sample::default()
     }
 }

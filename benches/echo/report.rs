@@ -161,6 +161,26 @@ pub fn report(
         }
         let _ = writeln!(r);
     }
+    let counted: Vec<(usize, Kind, &Vec<(String, f64)>)> = results
+        .iter()
+        .filter_map(|((index, kind), v)| Some((*index, *kind, v.iter().find_map(|s| s.syscalls.as_ref())?)))
+        .collect();
+    if !counted.is_empty() {
+        let _ = writeln!(
+            r,
+            "### System calls per message (ping-pong, `perf stat` on the syscall tracepoints)\n\n\
+             Counted in a separate 0.6 s run per server and shape (connection set-up included): \
+             unlike CPU time, these do not move with the machine's load.\n"
+        );
+        let _ = writeln!(r, "| shape | server | total | by call |\n|---|---|---:|---|");
+        for (index, kind, calls) in counted {
+            let total: f64 = calls.iter().map(|(_, n)| n).sum();
+            let by: Vec<String> =
+                calls.iter().filter(|(_, n)| *n >= 0.005).map(|(name, n)| format!("{name} {n:.2}")).collect();
+            let _ = writeln!(r, "| {} | {} | {total:.2} | {} |", names[index], kind.name(), by.join(", "));
+        }
+        let _ = writeln!(r);
+    }
     let _ = writeln!(r, "### Server CPU µs per message as connections grow (ping-pong, 100 B)\n");
     let header: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let _ = writeln!(
