@@ -16,6 +16,9 @@ use crate::server::{online_cpus, Kind};
 /// shapes.
 pub type Results = BTreeMap<(usize, Kind), Vec<Sample>>;
 
+/// System calls per message, by call.
+type Calls = Vec<(String, f64)>;
+
 /// The HTTP runs: server → samples.
 pub type HttpResults = BTreeMap<HttpKind, Vec<Sample>>;
 
@@ -161,7 +164,7 @@ pub fn report(
         }
         let _ = writeln!(r);
     }
-    let counted: Vec<(usize, Kind, &Vec<(String, f64)>)> = results
+    let counted: Vec<(usize, Kind, &Calls)> = results
         .iter()
         .filter_map(|((index, kind), v)| Some((*index, *kind, v.iter().find_map(|s| s.syscalls.as_ref())?)))
         .collect();
