@@ -1,11 +1,14 @@
-//! Timers: loop timers and connection timers fire in order and can be cancelled.
+//! Timers: loop timers and connection timers fire in order and can be cancelled, and a timer
+//! that sets itself again with no delay cannot hold its thread.
 
 mod util;
 
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use kingpin::{Conn, EpollTPServer, IoHandler, LoopCtx, ServerConfig};
+use kingpin::{Conn, EpollTPServer, IdleAction, IdleKind, IoHandler, LoopCtx, ServerConfig};
 use util::{connect, read_n};
 
 struct Nothing;
@@ -87,4 +90,101 @@ fn periodic_timer_cancels_itself() {
     let got: Vec<_> = (0..3).map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
     assert_eq!(got, [1, 2, 3]);
     assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "no tick after cancel");
+}
+
+/// Echoes; keeps idle connections (the heartbeat case), counting how often it was asked.
+struct KeepEcho(Arc<AtomicU64>);
+
+impl IoHandler for KeepEcho {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        conn.send_input();
+    }
+
+    fn on_idle(&mut self, _conn: &mut Conn<'_>, _kind: IdleKind) -> IdleAction {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        IdleAction::Keep
+    }
+
+    fn on_timer(&mut self, conn: &mut Conn<'_>, tag: u64) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        if tag == ZERO_AGAIN {
+            conn.set_timer(Duration::ZERO, ZERO_AGAIN);
+        }
+    }
+
+    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+        if conn.loop_index() == 0 && self.0.load(Ordering::Relaxed) == 0 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            conn.set_timer(Duration::ZERO, ZERO_AGAIN);
+        }
+    }
+}
+
+/// Timer tag of a connection timer that sets itself again with no delay.
+const ZERO_AGAIN: u64 = 7;
+
+/// Whether an echo on the same thread as a runaway timer comes back within `limit`.
+fn echo_within(addr: std::net::SocketAddr, limit: Duration) -> bool {
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.write_all(b"still served?").unwrap();
+    let mut got = [0u8; 13];
+    s.read_exact(&mut got).is_ok() && &got == b"still served?"
+}
+
+/// Fails the test if the echo did not come back; a frozen loop would never let the server's
+/// shutdown finish, so the server is then left behind instead of joined.
+fn assert_served<H: IoHandler>(server: kingpin::ServerHandle<H>, served: bool) {
+    if !served {
+        std::mem::forget(server);
+        panic!("the loop did not answer an echo within 2 s: a timer holds its thread");
+    }
+    server.shutdown_handle().shutdown_with_timeout(Duration::ZERO);
+    server.join().unwrap();
+}
+
+/// Sets a loop timer that sets itself again with no delay, until `stop`.
+fn rearm(ctx: &mut LoopCtx<'_, KeepEcho>, runs: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    ctx.run_after(Duration::ZERO, move |_, ctx| {
+        runs.fetch_add(1, Ordering::Relaxed);
+        if !stop.load(Ordering::Relaxed) {
+            rearm(ctx, runs, stop);
+        }
+    });
+}
+
+/// A loop timer that re-arms itself with no delay runs once a turn, not forever within one:
+/// the thread's connections are still served.
+#[test]
+fn a_zero_delay_loop_timer_does_not_freeze_its_thread() {
+    let server =
+        EpollTPServer::from_fn(ServerConfig::default().threads(1), || KeepEcho(Arc::default())).start().unwrap();
+    let (runs, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+    let (r, s) = (runs.clone(), stop.clone());
+    server.loops()[0].run(move |_, ctx| rearm(ctx, r, s)).unwrap();
+    util::wait_until(Duration::from_secs(10), "the timer runs", || runs.load(Ordering::Relaxed) > 100);
+    let served = echo_within(server.local_addr(), Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    assert_served(server, served);
+}
+
+/// The same for a connection timer set again from `on_timer`, and for a zero idle timeout
+/// whose handler keeps the connection (a zero timeout counts as the minimum, 1 ms).
+#[test]
+fn zero_delay_connection_and_idle_timers_do_not_freeze_their_thread() {
+    for idle in [false, true] {
+        let count = Arc::new(AtomicU64::new(if idle { 1 } else { 0 }));
+        let c = count.clone();
+        let mut config = ServerConfig::default().threads(1);
+        if idle {
+            config = config.idle_timeouts(kingpin::IdleTimeouts::all(Duration::ZERO));
+        }
+        let server = EpollTPServer::from_fn(config, move || KeepEcho(c.clone())).start().unwrap();
+        let _runaway = connect(server.local_addr());
+        util::wait_until(Duration::from_secs(10), "the timer runs", || count.load(Ordering::Relaxed) > 100);
+        let served = echo_within(server.local_addr(), Duration::from_secs(2));
+        assert_served(server, served);
+    }
 }

@@ -9,18 +9,18 @@
 //! - Keep-alive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 //!   `Connection: keep-alive` (then echoed back). Pipelined requests are all answered, in order,
 //!   from one read, with one `send`.
-//! - Errors (400, 431, 501, 505) and `Connection: close` end the connection: the response goes
-//!   out, the write side is shut (the client reads end of stream), and input is read and
-//!   dropped until the client closes or [`LINGER`] passes (nginx's lingering close), so bytes
-//!   the client sent after the last request cannot turn the close into a reset that destroys
-//!   the response in flight.
+//! - Errors (400, 431, 501, 505) and `Connection: close` end the connection with
+//!   [`Conn::close`]: the response goes out, the write side is shut (the client reads end of
+//!   stream), and the framework's lingering close drops what the client still sends until it
+//!   closes or the linger timeout passes, so bytes the client sent after the last request cannot
+//!   turn the close into a reset that destroys the response in flight.
 //! - A client that pipelines without reading is throttled: parsing and reading stop while
 //!   more than [`HIGH_WATER`] bytes of output are queued, and resume when they drain.
 //!
 //! The steady state allocates nothing per request: responses are built in a `Vec` kept by the
 //! handler, and per-connection state is a small `Copy` struct set once on connect.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use kingpin::{Conn, IoHandler, Parts};
 
@@ -37,9 +37,6 @@ impl Error {
         }
     }
 }
-
-/// How long a closing connection keeps reading (and dropping) input after its last response.
-pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Parsing pauses while more than this many response bytes wait for the socket.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -177,10 +174,8 @@ pub struct ConnState {
     body_left: u64,
     /// The response to send once `body_left` reaches 0.
     owed: Option<Owed>,
-    /// The last response is out (or going); input is dropped until the connection ends.
+    /// The last response is out (or going); the connection is closing.
     closing: bool,
-    /// The linger timer is set.
-    lingering: bool,
     /// Parsing and reading paused on [`HIGH_WATER`]; they resume on write completion.
     stalled: bool,
 }
@@ -286,15 +281,12 @@ impl HttpHandler {
         let (closing, stalled) = (st.closing, st.stalled);
         if closing {
             input.clear();
-            conn.shutdown_write();
+            conn.close(); // lingers: what the client still sends is dropped, not reset
         } else if stalled {
             conn.pause_reading();
         }
     }
 }
-
-/// Timer tag of the lingering close.
-const LINGER_TIMER: u64 = 1;
 
 impl IoHandler for HttpHandler {
     type ConnState = ConnState;
@@ -305,19 +297,10 @@ impl IoHandler for HttpHandler {
 
     fn on_write_complete(&mut self, conn: &mut Conn<'_, ConnState>) {
         let st = conn.state_mut();
-        if st.closing && !st.lingering {
-            st.lingering = true;
-            conn.set_timer(LINGER, LINGER_TIMER);
-        } else if st.stalled {
+        if st.stalled && !st.closing {
             st.stalled = false;
             conn.resume_reading();
             self.process(conn);
-        }
-    }
-
-    fn on_timer(&mut self, conn: &mut Conn<'_, ConnState>, tag: u64) {
-        if tag == LINGER_TIMER {
-            conn.close();
         }
     }
 }

@@ -27,6 +27,7 @@ struct Counters {
     buffered: AtomicU64,
     read_calls: AtomicU64,
     write_calls: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl LoopStats {
@@ -86,6 +87,21 @@ impl LoopStats {
         self.inner.closed_idle.fetch_add(1, Relaxed);
     }
 
+    /// The loop ended abnormally: nothing is open or connecting on it any more.
+    pub(crate) fn on_loop_failed(&self) {
+        let c = &self.inner;
+        let open = c.open.swap(0, Relaxed);
+        c.closed.fetch_add(open, Relaxed);
+        c.connecting.store(0, Relaxed);
+        c.buffered.store(0, Relaxed);
+        c.failed.store(1, Relaxed);
+    }
+
+    /// Whether the loop ended abnormally.
+    pub(crate) fn is_failed(&self) -> bool {
+        self.inner.failed.load(Relaxed) != 0
+    }
+
     pub(crate) fn on_read_call(&self) {
         self.inner.read_calls.fetch_add(1, Relaxed);
     }
@@ -116,6 +132,7 @@ impl LoopStats {
             buffered_bytes: c.buffered.load(Relaxed),
             read_calls: c.read_calls.load(Relaxed),
             write_calls: c.write_calls.load(Relaxed),
+            failed_loops: c.failed.load(Relaxed),
         }
     }
 }
@@ -156,6 +173,10 @@ pub struct Stats {
     /// System calls that wrote to connections (`send`, `sendmsg`, `sendfile`), those the socket
     /// refused included. Sends made during one callback are gathered into one.
     pub write_calls: u64,
+    /// IO loops that ended abnormally (a panic outside any callback, or a failed
+    /// `epoll_wait`): their connections were closed, and handles to them fail with
+    /// [`crate::Error::LoopStopped`]. 0 in a healthy server; `join` returns the first error.
+    pub failed_loops: u64,
 }
 
 impl std::ops::Add for Stats {
@@ -177,6 +198,7 @@ impl std::ops::Add for Stats {
             buffered_bytes: self.buffered_bytes + o.buffered_bytes,
             read_calls: self.read_calls + o.read_calls,
             write_calls: self.write_calls + o.write_calls,
+            failed_loops: self.failed_loops + o.failed_loops,
         }
     }
 }

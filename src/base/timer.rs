@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(pub(crate) u64);
 
+/// The top bit of an id: which of a loop's queues issued it.
+const TAG_BIT: u64 = 1 << 63;
+
+/// The timers a queue had issued at some moment (see [`TimerQueue::mark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark(u64);
+
 /// A timer popped from the queue, to be run and maybe put back (when periodic).
 pub(crate) struct Expired<T> {
     pub(crate) id: TimerId,
@@ -29,12 +36,17 @@ pub(crate) struct TimerQueue<T> {
 impl<T> TimerQueue<T> {
     /// A queue whose ids all carry `tag` in their top bit (so two queues never share an id).
     pub(crate) fn new(tag: bool) -> Self {
-        TimerQueue { by_deadline: BTreeMap::new(), deadlines: HashMap::new(), next_id: 0, tag: (tag as u64) << 63 }
+        TimerQueue {
+            by_deadline: BTreeMap::new(),
+            deadlines: HashMap::new(),
+            next_id: 0,
+            tag: if tag { TAG_BIT } else { 0 },
+        }
     }
 
     /// Whether `id` was issued by this queue.
     pub(crate) fn owns(&self, id: TimerId) -> bool {
-        id.0 & (1 << 63) == self.tag
+        id.0 & TAG_BIT == self.tag
     }
 
     /// Number of live timers (including one being run).
@@ -70,18 +82,40 @@ impl<T> TimerQueue<T> {
         }
     }
 
+    /// The deadline of the timer [`TimerQueue::pop_due`] would pop, if any.
+    pub(crate) fn peek_due(&self, now: Instant, mark: Mark) -> Option<Instant> {
+        let (&(deadline, id), _) = self.by_deadline.iter().next()?;
+        (deadline <= now && id & !TAG_BIT <= mark.0).then_some(deadline)
+    }
+
     /// The earliest deadline, if any.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.by_deadline.keys().next().map(|(d, _)| *d)
+    }
+
+    /// A mark of the timers set so far: [`TimerQueue::pop_due`] with it pops none set later.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.next_id)
     }
 
     /// Pops the earliest timer whose deadline is `<= now`.
     ///
     /// A periodic timer stays known (cancellable) while it runs; hand it back with
     /// [`TimerQueue::reschedule`].
+    #[cfg(test)]
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Expired<T>> {
+        self.pop_due(now, Mark(u64::MAX))
+    }
+
+    /// Pops the earliest timer whose deadline is `<= now` and that was set before `mark`: a
+    /// loop turn runs what was due when it began, so a timer that sets itself again with no
+    /// delay runs once a turn instead of holding its thread forever.
+    ///
+    /// Timers set after the mark never come first among the due ones: they are due at the
+    /// earliest at the `now` they were set with, and among equal deadlines the older come first.
+    pub(crate) fn pop_due(&mut self, now: Instant, mark: Mark) -> Option<Expired<T>> {
         let (&(deadline, id), _) = self.by_deadline.iter().next()?;
-        if deadline > now {
+        if deadline > now || id & !TAG_BIT > mark.0 {
             return None;
         }
         let (task, period) = self.by_deadline.remove(&(deadline, id))?;
@@ -184,5 +218,19 @@ mod tests {
         assert_eq!(timeout_ms(Duration::from_nanos(1)), 1);
         assert_eq!(timeout_ms(Duration::from_micros(1500)), 2);
         assert_eq!(timeout_ms(Duration::from_secs(u64::MAX)), i32::MAX);
+    }
+
+    #[test]
+    fn a_pass_runs_only_what_was_set_before_it() {
+        let mut q = TimerQueue::new(false);
+        let t0 = Instant::now();
+        q.insert(t0, None, "old");
+        let mark = q.mark();
+        q.insert(t0, None, "new, due at once");
+        assert_eq!(q.peek_due(t0, mark), Some(t0));
+        assert_eq!(q.pop_due(t0, mark).map(|e| e.task), Some("old"));
+        assert_eq!(q.peek_due(t0, mark), None, "set after the mark: the next pass");
+        assert!(q.pop_due(t0, mark).is_none());
+        assert_eq!(q.pop_due(t0, q.mark()).map(|e| e.task), Some("new, due at once"));
     }
 }

@@ -129,7 +129,7 @@ impl Connector {
         if !pending {
             // Connected at once (possible on loopback).
             core.env.stats.connecting_changed(1);
-            return self.established(h, core, fd, addr, ticket);
+            return self.established(h, core, fd, addr, ticket, attempt);
         }
         let deadline = timer::after(core.env.now, self.cfg.timeout);
         let timers = &mut self.timers;
@@ -150,6 +150,7 @@ impl Connector {
     }
 
     /// The connect succeeded: hand the socket to the loop (first message, then `on_connect`).
+    /// If the loop cannot take it, the target fails like a connect (and may be retried).
     fn established<H: IoHandler>(
         &mut self,
         h: &mut H,
@@ -157,10 +158,13 @@ impl Connector {
         fd: OwnedFd,
         addr: SocketAddr,
         ticket: Ticket,
+        attempt: u32,
     ) {
         let peer = sys::peer_addr(fd.as_fd()).unwrap_or(addr);
         core.env.stats.connecting_changed(-1);
-        add_connection(h, core, fd, peer, Origin::Connected(ticket));
+        if let Err((error, Some(ticket))) = add_connection(h, core, fd, peer, Origin::Connected(ticket)) {
+            self.retry_or_report(h, core, ticket, addr, error, attempt);
+        }
     }
 
     /// The connect of attempt `id` failed (refused, unreachable, timed out, shutdown).
@@ -260,7 +264,7 @@ impl<H: IoHandler> Role<H> for Connector {
                 if let Err(e) = sys::epoll_del(core.epoll.as_fd(), a.fd.as_fd()) {
                     log::debug!(target: "kingpin::client", "connect to {}: epoll del: {e}", a.addr);
                 }
-                self.established(h, core, a.fd, a.addr, a.ticket);
+                self.established(h, core, a.fd, a.addr, a.ticket, a.attempt);
             }
             Ok(None) => self.failed(h, core, id, io::ErrorKind::ConnectionReset.into()),
             Ok(Some(e)) | Err(e) => self.failed(h, core, id, e),
@@ -273,7 +277,8 @@ impl<H: IoHandler> Role<H> for Connector {
 
     /// Connect timeouts and retries that are due.
     fn run_timers(&mut self, h: &mut H, core: &mut Core<H>) {
-        while let Some(e) = self.timers.pop_expired(core.env.now) {
+        let mark = self.timers.mark();
+        while let Some(e) = self.timers.pop_due(core.env.now, mark) {
             match e.task {
                 Due::Timeout(id) => {
                     let error = io::Error::new(

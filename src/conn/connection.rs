@@ -64,8 +64,15 @@ pub(crate) struct Connection<S> {
     pub(crate) held: usize,
 }
 
-impl<S: Default> Connection<S> {
-    pub(crate) fn new(id: ConnId, fd: OwnedFd, peer: SocketAddr, now: Instant, ticket: Option<Ticket>) -> Self {
+impl<S> Connection<S> {
+    pub(crate) fn new(
+        id: ConnId,
+        fd: OwnedFd,
+        peer: SocketAddr,
+        now: Instant,
+        ticket: Option<Ticket>,
+        user: S,
+    ) -> Self {
         Connection {
             id,
             peer,
@@ -77,7 +84,7 @@ impl<S: Default> Connection<S> {
             readable: Readable::Drained,
             last_read: 0,
             interest: 0,
-            user: S::default(),
+            user,
             shared: None,
             ticket,
             idle: None,
@@ -85,9 +92,7 @@ impl<S: Default> Connection<S> {
             held: 0,
         }
     }
-}
 
-impl<S> Connection<S> {
     /// Starts watching for idleness with `timeouts` (none enabled: stops watching).
     pub(crate) fn watch_idle(&mut self, env: &mut Env, timeouts: IdleTimeouts) {
         if let Some(t) = self.idle.as_mut().and_then(|s| s.timer.take()) {
@@ -97,6 +102,7 @@ impl<S> Connection<S> {
             self.idle = None;
             return;
         }
+        let timeouts = timeouts.clamped();
         let state = self.idle.get_or_insert_with(|| IdleState::new(timeouts, env.now));
         state.timeouts = timeouts;
         self.arm_idle(env);

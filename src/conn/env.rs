@@ -16,6 +16,8 @@ pub(crate) enum ConnTimer {
     User(u64),
     /// Time to check the connection's idle timeouts.
     Idle,
+    /// A lingering close has waited long enough for the peer's end.
+    Linger,
 }
 
 /// The services of one IO loop that its connections use: buffers, counters, timers, the

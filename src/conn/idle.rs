@@ -50,6 +50,16 @@ impl IdleTimeouts {
     pub fn is_enabled(&self) -> bool {
         self.read.is_some() || self.write.is_some() || self.all.is_some()
     }
+
+    /// The timeouts as applied: each at least [`IdleTimeouts::MIN`].
+    pub(crate) fn clamped(self) -> Self {
+        let at_least = |d: Option<Duration>| d.map(|d| d.max(Self::MIN));
+        IdleTimeouts { read: at_least(self.read), write: at_least(self.write), all: at_least(self.all) }
+    }
+
+    /// The shortest timeout applied; a shorter one (zero included) counts as this, so that a
+    /// handler that keeps an idle connection is not called again within the same turn.
+    pub const MIN: Duration = Duration::from_millis(1);
 }
 
 /// Which idle timeout fired.

@@ -7,7 +7,9 @@
 //!     │  read:  Open ─RDHUP─► Ending ─end of stream─► PeerClosed                     │
 //!     │  write: Open ─shutdown_write()─► ShutAfterFlush ─output written─► Shut       │
 //!     │                                                 │ error, panic, limit,       │
-//!     └──error, panic, limit, force_close()─────────────┴─► Closing(reason) ─────────┴─► Closed
+//!     └──error, panic, limit, force_close()─────────────┴─► Closing(reason) ──┐      │
+//!                          (peer may still send) Lingering(reason) ◄───────────┼──────┘
+//!                          peer's end, or linger timeout ──────────────────────┴─► Closed
 //! ```
 //!
 //! `Closing` is torn down at the end of the current dispatch, pending output dropped;
@@ -50,6 +52,11 @@ pub(crate) enum ConnState {
     Draining { reason: CloseReason, read: ReadHalf },
     /// To be torn down at the end of this dispatch; pending output is dropped.
     Closing { reason: CloseReason, read: ReadHalf },
+    /// Closed gracefully while the peer may still send: the write side is shut and what the
+    /// peer sends is read and dropped until its end of stream or the linger timeout, so that
+    /// unread input cannot make the final close a reset that destroys the last response in
+    /// flight (nginx's lingering close). Torn down then, for `reason`.
+    Lingering { reason: CloseReason },
     /// Being torn down: `on_closed` runs, then the connection leaves its loop.
     Closed,
 }
@@ -60,9 +67,15 @@ impl ConnState {
         ConnState::Open { read: ReadHalf::Open, write: WriteHalf::Open }
     }
 
-    /// Whether the loop reads from the socket (flow control aside).
+    /// Whether the loop reads from the socket (flow control aside): while open, and while
+    /// lingering (to drop what comes).
     pub(crate) fn is_reading(&self) -> bool {
-        matches!(self, ConnState::Open { read: ReadHalf::Open | ReadHalf::Ending, .. })
+        matches!(self, ConnState::Open { read: ReadHalf::Open | ReadHalf::Ending, .. } | ConnState::Lingering { .. })
+    }
+
+    /// Whether input is read only to be dropped (lingering).
+    pub(crate) fn is_lingering(&self) -> bool {
+        matches!(self, ConnState::Lingering { .. })
     }
 
     /// Whether the peer has finished and the loop reads to the end even while paused.
@@ -97,7 +110,7 @@ impl ConnState {
     pub(crate) fn peer_closed(&mut self) -> bool {
         let read = match self {
             ConnState::Open { read, .. } | ConnState::Draining { read, .. } | ConnState::Closing { read, .. } => read,
-            ConnState::Closed => return false,
+            ConnState::Lingering { .. } | ConnState::Closed => return false,
         };
         std::mem::replace(read, ReadHalf::PeerClosed) != ReadHalf::PeerClosed
     }
@@ -116,7 +129,7 @@ impl ConnState {
             ConnState::Open { read, .. } | ConnState::Draining { read, .. } => {
                 *self = ConnState::Closing { reason, read }
             }
-            ConnState::Closing { .. } | ConnState::Closed => {}
+            ConnState::Closing { .. } | ConnState::Lingering { .. } | ConnState::Closed => {}
         }
     }
 
@@ -137,13 +150,32 @@ impl ConnState {
         false
     }
 
-    /// Output has drained: the reason to close now if a close was waiting for it.
-    pub(crate) fn take_drained(&mut self) -> Option<CloseReason> {
-        if !matches!(self, ConnState::Draining { .. }) {
+    /// Output has drained and a close was waiting for it: either it closes now (the reason
+    /// comes back; the state is `Closed`), or, when `linger` and the peer may still send, it
+    /// starts lingering (`None` comes back; the caller shuts the write side and sets the timer).
+    pub(crate) fn drained(&mut self, linger: bool) -> Drained {
+        let peer_may_send = match self {
+            ConnState::Draining { read, .. } => *read == ReadHalf::Open,
+            _ => return Drained::No,
+        };
+        match std::mem::replace(self, ConnState::Closed) {
+            ConnState::Draining { reason, .. } if linger && peer_may_send => {
+                *self = ConnState::Lingering { reason };
+                Drained::Linger
+            }
+            ConnState::Draining { reason, .. } => Drained::Close(reason),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// The reason to tear down a lingering connection (its peer ended, or the timeout); it is
+    /// then `Closed`.
+    pub(crate) fn take_lingering(&mut self) -> Option<CloseReason> {
+        if !self.is_lingering() {
             return None;
         }
         match std::mem::replace(self, ConnState::Closed) {
-            ConnState::Draining { reason, .. } => Some(reason),
+            ConnState::Lingering { reason } => Some(reason),
             _ => unreachable!("checked above"),
         }
     }
@@ -163,6 +195,17 @@ impl ConnState {
     pub(crate) fn set_closed(&mut self) {
         *self = ConnState::Closed;
     }
+}
+
+/// What [`ConnState::drained`] decided.
+#[derive(Debug)]
+pub(crate) enum Drained {
+    /// No close was waiting for the output.
+    No,
+    /// Close now, for this reason.
+    Close(CloseReason),
+    /// Linger: shut the write side, drop input until the peer's end or the timeout.
+    Linger,
 }
 
 /// Whether unsent output is above the high water mark (from reaching it until it falls to the
@@ -214,7 +257,7 @@ mod tests {
         s.request_close(CloseReason::Local);
         s.request_close(CloseReason::PeerClosed);
         assert!(!s.peer_closed(), "the peer's end is remembered through the close");
-        assert!(matches!(s.take_drained(), Some(CloseReason::Local)), "the first reason wins");
+        assert!(matches!(s.drained(true), Drained::Close(CloseReason::Local)), "the first reason wins; no linger");
         assert!(matches!(s, ConnState::Closed));
         assert!(!s.takes_sends() && !s.writes_output());
     }
@@ -228,8 +271,23 @@ mod tests {
         s.close_now(CloseReason::Idle(crate::conn::idle::IdleKind::Read));
         s.close_now(CloseReason::Local);
         assert!(s.is_closing_now() && !s.writes_output());
-        assert!(s.take_drained().is_none());
+        assert!(matches!(s.drained(true), Drained::No));
         assert!(matches!(s.take_closing(), Some(CloseReason::Idle(_))));
         assert!(s.take_closing().is_none());
+    }
+
+    #[test]
+    fn a_close_with_the_peer_still_sending_lingers() {
+        let mut s = ConnState::new();
+        s.request_close(CloseReason::Shutdown);
+        assert!(matches!(s.drained(true), Drained::Linger));
+        assert!(s.is_reading() && s.is_lingering() && !s.takes_sends() && !s.writes_output());
+        assert!(!s.peer_closed(), "no on_passively_closed once closing locally");
+        s.close_now(CloseReason::Local);
+        assert!(matches!(s.take_lingering(), Some(CloseReason::Shutdown)));
+        assert!(matches!(s, ConnState::Closed));
+        let mut s = ConnState::new();
+        s.request_close(CloseReason::Local);
+        assert!(matches!(s.drained(false), Drained::Close(CloseReason::Local)), "linger off");
     }
 }

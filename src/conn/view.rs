@@ -267,19 +267,21 @@ impl<'a, S> Conn<'a, S> {
         self.c.out.pending()
     }
 
-    /// Closes the connection once pending output is written; stops reading now.
+    /// Closes the connection once pending output is written; stops delivering input now.
     /// [`crate::IoHandler::on_closed`] follows with [`CloseReason::Local`].
     ///
-    /// If the peer has sent bytes this side never read, the kernel answers the close with a
-    /// reset, which can destroy the last response before the peer reads it. Protocols where
-    /// the peer may keep sending (e.g. pipelined HTTP) should close in two steps:
-    /// [`Conn::shutdown_write`], then drop input until the peer closes or a timer fires
-    /// (nginx's lingering close; the `http_server` example does this).
+    /// The close lingers, as nginx's does: if the peer may still send, the write side is shut
+    /// once output is written (the peer reads end of stream) and what it still sends is dropped
+    /// until its own end of stream or the config's `linger_timeout` (2 s), and only then is the
+    /// socket closed. Closing at once with unread input would make the kernel answer with a
+    /// reset, which can destroy the last response before the peer reads it. Use
+    /// [`Conn::force_close`] to drop everything now.
     pub fn close(&mut self) {
         self.c.state.request_close(CloseReason::Local);
     }
 
-    /// Closes the connection now, discarding pending output.
+    /// Closes the connection now, discarding pending output (and without lingering: a peer
+    /// still sending sees a reset).
     pub fn force_close(&mut self) {
         self.c.state.close_now(CloseReason::Local);
     }

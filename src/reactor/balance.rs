@@ -25,14 +25,16 @@ impl Peers {
 
     /// Whether loop `me` holds more than its fair share of the group's `load` (nginx's
     /// `accept_disabled`, measured against the mean instead of free slots, so the balance
-    /// holds at any load): more than `mean + max(mean / 8, 1)`.
+    /// holds at any load): more than `mean + max(mean / 8, 1)`. Loops that failed take no
+    /// share.
     pub(crate) fn over_share(&self, me: usize, load: impl Fn(&LoopStats) -> u64) -> bool {
-        if self.0.len() < 2 {
+        let live = self.0.iter().filter(|p| !p.stats.is_failed()).count() as u64;
+        if live < 2 {
             return false;
         }
         let mine = self.0.get(me).map_or(0, |p| load(&p.stats));
         let total: u64 = self.0.iter().map(|p| load(&p.stats)).sum();
-        let share = total / self.0.len() as u64;
+        let share = total / live;
         mine > share + (share / 8).max(1)
     }
 
@@ -43,7 +45,12 @@ impl Peers {
 
     /// Wakes the loop other than `me` with the least `load`, so that it takes over at once.
     pub(crate) fn wake_least_loaded(&self, me: usize, load: impl Fn(&LoopStats) -> u64) {
-        let least = self.0.iter().enumerate().filter(|(i, _)| *i != me).min_by_key(|(_, p)| load(&p.stats));
+        let least = self
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i != me && !p.stats.is_failed())
+            .min_by_key(|(_, p)| load(&p.stats));
         if let Some((_, peer)) = least {
             peer.inbox.wake();
         }

@@ -32,6 +32,7 @@ pub(crate) struct LoopConfig {
     pub(crate) pause_on_high_water: bool,
     pub(crate) max_output: Option<usize>,
     pub(crate) edge_triggered: bool,
+    pub(crate) linger: Duration,
 }
 
 impl Default for LoopConfig {
@@ -50,6 +51,7 @@ impl Default for LoopConfig {
             pause_on_high_water: true,
             max_output: None,
             edge_triggered: false,
+            linger: Duration::from_secs(2),
         }
     }
 }
@@ -171,6 +173,18 @@ macro_rules! loop_setters {
             /// Whether connections are watched edge-triggered (see `edge_triggered`).
             pub fn get_edge_triggered(&self) -> bool {
                 self.lp.edge_triggered
+            }
+
+            /// How long a graceful close lingers (default 2 s; zero: never). When a connection
+            /// closes ([`crate::Conn::close`], shutdown) while its peer may still send, its write
+            /// side is shut once output is written and what the peer still sends is read and
+            /// dropped until the peer's end of stream or this timeout, then it is closed —
+            /// nginx's lingering close. Without it, input left unread at the close makes the
+            /// kernel answer with a reset, which can destroy the last response before the peer
+            /// reads it. [`crate::IoHandler::on_closed`] follows when the linger ends.
+            pub fn linger_timeout(mut self, d: std::time::Duration) -> Self {
+                self.lp.linger = d;
+                self
             }
 
             /// What a panic in a callback does (default: close that connection, keep serving).

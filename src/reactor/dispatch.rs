@@ -9,10 +9,12 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::panic;
 
-use super::callback::{call, passively_closed};
+use super::callback::{call, passively_closed, report_panic};
 use super::handler::{Core, IoHandler};
 use super::settle::settle;
+use super::teardown::teardown;
 use crate::base::slab::ConnId;
 use crate::conn::close::CloseReason;
 use crate::conn::connection::{Connection, Readable};
@@ -27,33 +29,48 @@ pub(crate) enum Origin {
     Connected(Ticket),
 }
 
-/// Registers a connected socket, calls `on_connect`, and settles it. Returns its id, or
-/// `None` when it could not be registered (logged; the socket is closed).
+/// Registers a connected socket, calls `on_connect`, and settles it.
+///
+/// # Errors
+/// When the connection cannot be set up — its `ConnState::default()` panicked (counted and
+/// logged like a callback's panic) or `epoll_ctl` failed — the socket is closed and the error
+/// comes back with the client's ticket, for the connector to report.
 pub(crate) fn add_connection<H: IoHandler>(
     h: &mut H,
     core: &mut Core<H>,
     fd: OwnedFd,
     peer: SocketAddr,
     origin: Origin,
-) -> Option<ConnId> {
+) -> Result<ConnId, (io::Error, Option<Ticket>)> {
+    let (accepted, ticket) = match origin {
+        Origin::Accepted => (true, None),
+        Origin::Connected(ticket) => (false, Some(ticket)),
+    };
+    // User code, outside any callback: a panic here refuses this connection, not the loop.
+    let user = match panic::catch_unwind(H::ConnState::default) {
+        Ok(user) => user,
+        Err(payload) => {
+            let msg =
+                report_panic(&core.env, core.cfg.panic_policy, &format!("ConnState::default for {peer}"), payload);
+            return Err((io::Error::other(format!("the connection's state panicked: {msg}")), ticket));
+        }
+    };
     if core.cfg.nodelay {
         if let Err(e) = sys::set_nodelay(fd.as_fd(), true) {
             log::debug!(target: "kingpin::conn", "TCP_NODELAY on {peer}: {e}");
         }
     }
     let now = core.env.now;
-    let (accepted, ticket) = match origin {
-        Origin::Accepted => (true, None),
-        Origin::Connected(ticket) => (false, Some(ticket)),
-    };
-    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket));
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket, user));
     let c = core.conns.get_mut(id).expect("just inserted");
     let interest =
         if core.cfg.edge_triggered { EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET } else { EPOLLIN | EPOLLRDHUP };
     if let Err(e) = sys::epoll_add(core.epoll.as_fd(), c.out.fd.as_fd(), interest, id.as_u64()) {
         log::warn!(target: "kingpin::conn", "cannot register connection with {peer}: {e}");
-        core.conns.remove(id);
-        return None;
+        let c = core.conns.remove(id).expect("just inserted");
+        let Connection { out, ticket, .. } = c;
+        drop(out);
+        return Err((e, ticket));
     }
     c.interest = interest;
     let idle = core.cfg.idle;
@@ -67,7 +84,7 @@ pub(crate) fn add_connection<H: IoHandler>(
     }
     call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
     settle(h, core, id);
-    Some(id)
+    Ok(id)
 }
 
 /// Handles the epoll `events` of connection `id`.
@@ -105,6 +122,9 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, 
 /// and neither backpressure nor the memory budget holds it back — unless its peer has
 /// finished, whose rest is read whatever the flow control (see [`crate::conn::state::ReadHalf::Ending`]).
 fn may_read<S>(c: &Connection<S>, hold_back: bool) -> bool {
+    if c.state.is_lingering() {
+        return true; // what comes is dropped, whatever the flow control
+    }
     let flowing = !c.water.pauses() && !hold_back;
     c.state.is_reading() && !c.user_paused && (flowing || c.state.is_ending())
 }
@@ -118,6 +138,26 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     let input = c.input.get_or_insert_with(|| core.env.pool.get());
     let result = input.fill_from(c.out.fd.as_fd(), c.last_read as usize);
     core.env.stats.on_read_call();
+    if c.state.is_lingering() {
+        // Closing: what the peer still sends is dropped; its end (or an error) ends the wait.
+        input.clear();
+        match result {
+            Ok(filled) if filled.bytes > 0 => {
+                c.readable = if filled.full { Readable::Maybe } else { Readable::Drained };
+                core.env.stats.add_in(filled.bytes);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = Readable::Drained,
+            end => {
+                if let Err(e) = end {
+                    log::debug!(target: "kingpin::conn", "conn {id}: while lingering: {e}");
+                }
+                if let Some(reason) = c.state.take_lingering() {
+                    teardown(h, core, id, reason);
+                }
+            }
+        }
+        return;
+    }
     match result {
         Ok(filled) if filled.bytes == 0 => {
             c.readable = Readable::Drained;

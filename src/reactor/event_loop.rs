@@ -12,6 +12,7 @@
 
 use std::io;
 use std::os::fd::AsFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use super::settle::{run_write_complete, settle_touched};
 use super::teardown::teardown;
 use super::timers::run_timers;
 use super::token::Token;
+use crate::base::panic::panic_message;
 use crate::base::timer::{timeout_ms, TimerQueue};
 use crate::conn::close::CloseReason;
 use crate::conn::env::Env;
@@ -77,20 +79,48 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
     ///
     /// # Errors
     /// Only when `epoll_wait` itself fails, which means a broken loop (e.g. a closed epoll fd).
+    ///
+    /// A panic outside any callback (a bug, or user code the loop runs without a callback's
+    /// guard) ends the loop like a failed wait, never silently: it is logged and counted, the
+    /// connections are closed (`on_closed` with [`CloseReason::ShutdownForced`]), the mailbox
+    /// refuses further work (handles get `LoopStopped`), the loop's stats are corrected and
+    /// marked failed, and the error is what `join` returns.
     pub(crate) fn run(mut self) -> io::Result<()> {
         self.core.env.now = Instant::now();
         let h = &mut self.handler;
         run_guarded(&mut LoopCtx { core: &mut self.core, remote: &self.remote }, "on_start", |ctx| h.on_start(ctx));
         settle_touched(&mut self.handler, &mut self.core);
         let result = loop {
-            if let Err(e) = self.turn() {
-                break Err(e);
+            match panic::catch_unwind(AssertUnwindSafe(|| self.turn())) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    log::error!(target: "kingpin::loop", "loop {}: epoll_wait failed: {e}", self.core.env.index);
+                    break Err(e);
+                }
+                Err(payload) => {
+                    let msg = panic_message(&*payload);
+                    self.core.env.stats.on_panic();
+                    log::error!(target: "kingpin::loop", "loop {}: panicked outside any callback: {msg}", self.core.env.index);
+                    break Err(io::Error::other(format!("IO loop {} panicked: {msg}", self.core.env.index)));
+                }
             }
             if self.deadline.is_some() && self.core.conns.len() == 0 {
                 break Ok(());
             }
         };
-        self.finish();
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.finish())) {
+            log::error!(
+                target: "kingpin::loop",
+                "loop {}: panicked while closing: {}",
+                self.core.env.index,
+                panic_message(&*payload)
+            );
+        }
+        if result.is_err() {
+            drop(self.mailbox.close());
+            self.core.env.stats.on_loop_failed();
+            log::logger().flush();
+        }
         result
     }
 

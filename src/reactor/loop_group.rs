@@ -2,6 +2,7 @@
 //! prepare, spawn, count, shut down, join — whatever their role.
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -61,8 +62,21 @@ impl<H: IoHandler> LoopGroup<H> {
         for part in parts {
             let make = make.clone();
             let spawned = std::thread::Builder::new().name(format!("{name}-{}", part.index)).spawn(move || {
-                let (handler, role) = make(part.index);
-                EventLoop::new(part, handler, role).run()
+                // The factory is user code: a panic there ends this loop before it starts,
+                // visibly (its mailbox refuses work, its stats say failed, `join` reports it).
+                let index = part.index;
+                match panic::catch_unwind(AssertUnwindSafe(|| make(index))) {
+                    Ok((handler, role)) => EventLoop::new(part, handler, role).run(),
+                    Err(payload) => {
+                        let msg = panic_message(&*payload);
+                        log::error!(target: "kingpin::loop", "loop {index}: the handler factory panicked: {msg}");
+                        drop(part.mailbox.close());
+                        part.stats.on_panic();
+                        part.stats.on_loop_failed();
+                        log::logger().flush();
+                        Err(io::Error::other(format!("IO loop {index}: the handler factory panicked: {msg}")))
+                    }
+                }
             });
             match spawned {
                 Ok(t) => group.threads.push(t),

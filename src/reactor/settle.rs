@@ -3,15 +3,18 @@
 //! `on_write_complete` is queued, and the loop's watch of the socket follows its state.
 
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use super::callback::{call, passively_closed};
 use super::handler::{Core, IoHandler};
 use super::teardown::teardown;
 use crate::base::slab::ConnId;
+use crate::base::timer;
 use crate::conn::close::CloseReason;
 use crate::conn::connection::Readable;
+use crate::conn::env::ConnTimer;
 use crate::conn::outbound::Room;
-use crate::conn::state::{Notice, Water};
+use crate::conn::state::{Drained, Notice, Water};
 use crate::sys::{self, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 
 /// Brings connection `id` to a consistent state after a dispatch. Called once per dispatch,
@@ -71,15 +74,27 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
                 log::debug!(target: "kingpin::conn", "conn {id}: shutdown(SHUT_WR): {e}");
             }
         }
-        if let Some(reason) = c.state.take_drained() {
-            return teardown(h, core, id, reason);
+        match c.state.drained(core.cfg.linger > Duration::ZERO) {
+            Drained::No => {}
+            Drained::Close(reason) => return teardown(h, core, id, reason),
+            Drained::Linger => {
+                // The peer reads our end of stream; what it still sends is dropped until its
+                // own end or the timeout, then the close cannot turn into a reset.
+                if let Err(e) = sys::shutdown_write(c.out.fd.as_fd()) {
+                    log::debug!(target: "kingpin::conn", "conn {id}: shutdown(SHUT_WR) to linger: {e}");
+                }
+                let at = timer::after(core.env.now, core.cfg.linger);
+                let t = core.env.timers.insert(at, None, (id, ConnTimer::Linger));
+                c.user_timers.push(t);
+            }
         }
     }
-    let may_read = c.state.is_reading() && !c.user_paused;
+    let lingering = c.state.is_lingering();
+    let may_read = c.state.is_reading() && (!c.user_paused || lingering);
     let flowing = !c.water.pauses() && !core.hold_back;
     if core.cfg.edge_triggered {
         // The interest never changes; input the socket may hold is read on the next turn.
-        if may_read && (flowing || c.state.is_ending()) && c.readable == Readable::Maybe {
+        if may_read && (flowing || lingering || c.state.is_ending()) && c.readable == Readable::Maybe {
             c.readable = Readable::Listed;
             core.read_next.push(id);
         }
@@ -87,7 +102,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
         let mut want = 0;
         if may_read {
             want = EPOLLRDHUP;
-            if flowing {
+            if flowing || lingering {
                 want |= EPOLLIN;
             }
         }

@@ -62,7 +62,10 @@ where
                         log::info!(target: "kingpin::signal", "{sig:?}: shutting down (again to force)");
                         f();
                     }
-                    None => std::process::exit(130),
+                    None => {
+                        log::logger().flush();
+                        std::process::exit(130)
+                    }
                 },
                 Err(e) => {
                     log::error!(target: "kingpin::signal", "sigwait: {e}");
@@ -118,7 +121,10 @@ impl SignalShutdown {
         let armed = slot.clone();
         on_termination(move || match armed.get() {
             Some(s) => s.shutdown(),
-            None => std::process::exit(130),
+            None => {
+                log::logger().flush();
+                std::process::exit(130)
+            }
         })?;
         Ok(SignalShutdown { slot })
     }

@@ -6,21 +6,25 @@ use std::sync::Arc;
 use super::callback::{call, run_guarded};
 use super::handler::{Core, IoHandler, LoopCtx, Remote};
 use super::settle::{settle, settle_touched};
+use super::teardown::teardown;
 use crate::base::slab::ConnId;
 use crate::conn::close::CloseReason;
 use crate::conn::env::ConnTimer;
 use crate::conn::idle::IdleAction;
 
-/// Runs the timers due at the turn's `now`, earliest first (a connection timer wins a tie).
+/// Runs the timers due at the turn's `now` and set before this pass began, earliest first (a
+/// connection timer wins a tie). A timer set while they run — even with no delay — waits for the
+/// next turn, so the loop's sockets are served in between.
 pub(crate) fn run_timers<H: IoHandler>(h: &mut H, core: &mut Core<H>, remote: &Arc<dyn Remote<H>>) {
     let now = core.env.now;
+    let (conn_mark, loop_mark) = (core.env.timers.mark(), core.timers.mark());
     loop {
-        let conn_next = core.env.timers.next_deadline().filter(|d| *d <= now);
-        let loop_next = core.timers.next_deadline().filter(|d| *d <= now);
+        let conn_next = core.env.timers.peek_due(now, conn_mark);
+        let loop_next = core.timers.peek_due(now, loop_mark);
         match (conn_next, loop_next) {
             (None, None) => break,
             (Some(c), l) if l.map_or(true, |l| c <= l) => {
-                let Some(e) = core.env.timers.pop_expired(now) else { break };
+                let Some(e) = core.env.timers.pop_due(now, conn_mark) else { break };
                 match e.task {
                     (id, ConnTimer::User(tag)) => {
                         if let Some(c) = core.conns.get_mut(id) {
@@ -30,10 +34,15 @@ pub(crate) fn run_timers<H: IoHandler>(h: &mut H, core: &mut Core<H>, remote: &A
                         settle(h, core, id);
                     }
                     (id, ConnTimer::Idle) => check_idle(h, core, id),
+                    (id, ConnTimer::Linger) => {
+                        if let Some(reason) = core.conns.get_mut(id).and_then(|c| c.state.take_lingering()) {
+                            teardown(h, core, id, reason);
+                        }
+                    }
                 }
             }
             _ => {
-                let Some(mut e) = core.timers.pop_expired(now) else { break };
+                let Some(mut e) = core.timers.pop_due(now, loop_mark) else { break };
                 let task = &mut e.task;
                 let mut ctx = LoopCtx { core, remote };
                 run_guarded(&mut ctx, "a loop timer", |ctx| task(h, ctx));

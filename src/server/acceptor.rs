@@ -241,7 +241,8 @@ impl<H: IoHandler> Role<H> for Acceptor {
         }
         let mut accepted = std::mem::take(&mut self.accepted);
         for (fd, peer) in accepted.drain(..) {
-            add_connection(h, core, fd, peer, Origin::Accepted);
+            // A refusal is logged where it happens; the peer sees the socket close.
+            let _ = add_connection(h, core, fd, peer, Origin::Accepted);
         }
         self.accepted = accepted;
     }
