@@ -348,3 +348,93 @@ fn fd_exhaustion_refuses_cleanly_and_recovers() {
     assert!(server.wait(WAIT).success(), "the server process exits cleanly");
     eprintln!("fd exhaustion test: {:?}", started.elapsed());
 }
+
+// ---------------------------------------------------------------------------------------------
+// SIGPIPE at its default disposition
+// ---------------------------------------------------------------------------------------------
+
+/// Streams the file `KINGPIN_FILE` to every client with `send_file`, 256 KiB a call.
+struct FileSender {
+    path: std::path::PathBuf,
+}
+
+impl IoHandler for FileSender {
+    type ConnState = Option<(std::fs::File, u64)>;
+
+    fn on_connect(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        *conn.state_mut() = Some((std::fs::File::open(&self.path).unwrap(), 0));
+        self.on_write_complete(conn);
+    }
+
+    fn on_write_complete(&mut self, conn: &mut Conn<'_, Self::ConnState>) {
+        let kingpin::Parts { state, mut output, .. } = conn.parts();
+        let Some((file, offset)) = state else { return };
+        let end = file.metadata().unwrap().len();
+        let max = (end - *offset).min(256 << 10) as usize;
+        let done = max == 0 || output.send_file(file, offset, max).is_err();
+        if done {
+            conn.close();
+        }
+    }
+}
+
+/// Child role `sigpipe_server`: a `send_file` server in a process whose `SIGPIPE` is at its
+/// default disposition, as in a C or C++ host (Rust's runtime ignores it; this undoes that).
+/// Reports `ready`; answers each stdin line with `alive`; on end of stdin reports `bye`.
+#[test]
+fn child_sigpipe_server() {
+    if child::role().as_deref() != Some("sigpipe_server") {
+        return;
+    }
+    child::watchdog(Duration::from_secs(60));
+    // SAFETY: signal() with SIG_DFL only changes this process's disposition of SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let path = std::path::PathBuf::from(child::env("KINGPIN_FILE"));
+    let server = EpollTPServer::from_fn(ServerConfig::default().threads(2), move || FileSender { path: path.clone() })
+        .start()
+        .unwrap();
+    child::report("ready", &[("addr", server.local_addr().to_string())]);
+    let commands = child::stdin_lines();
+    while commands.recv().is_ok() {
+        let s = server.stats();
+        child::report("alive", &[("accepted", s.accepted.to_string()), ("connections", s.connections.to_string())]);
+    }
+    server.shutdown();
+    server.join().unwrap();
+    child::report("bye", &[]);
+}
+
+/// Clients that half-close, read a little and leave make the server's next `sendfile` fail
+/// with `EPIPE`, which raises `SIGPIPE`; with the signal at its default that used to kill the
+/// whole server. The IO threads block it: the server survives and serves on.
+#[test]
+fn sigpipe_at_its_default_does_not_kill_the_server() {
+    let _serial = serial();
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(&vec![7u8; 32 << 20]).unwrap();
+    file.flush().unwrap();
+    let env = [("KINGPIN_FILE", file.path().display().to_string())];
+    let mut server = ChildProc::spawn("child_sigpipe_server", "sigpipe_server", &env, &[]);
+    let addr: SocketAddr = server.expect("ready", WAIT).get("addr");
+    for _ in 0..10 {
+        let mut s = connect(addr);
+        s.shutdown(NetShutdown::Write).unwrap(); // the server's side goes to CLOSE_WAIT
+        let mut some = [0u8; 64 << 10];
+        s.read_exact(&mut some).unwrap();
+        drop(s); // unread bytes: a reset, then EPIPE on the server's next sendfile
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.send("stats");
+    let alive = server.expect("alive", WAIT);
+    assert_eq!(alive.get::<u64>("accepted"), 10);
+    let mut s = connect(addr);
+    let mut some = [0u8; 1024];
+    s.read_exact(&mut some).unwrap();
+    assert_eq!(some, [7u8; 1024], "still serving");
+    drop(s);
+    server.close_stdin();
+    server.expect("bye", WAIT);
+    assert!(server.wait(WAIT).success());
+}

@@ -23,6 +23,8 @@ struct Seen {
     errors: Vec<String>,
     /// Close reasons.
     closes: Vec<String>,
+    /// Errors taken for the file's (the connection still open): the handler fell back.
+    fallbacks: usize,
 }
 
 /// Streams `path` from `offset` to its end to every client, after an optional buffered
@@ -52,6 +54,7 @@ impl FileStreamer {
             Err(e) => {
                 self.seen.lock().errors.push(e.to_string());
                 if !conn.is_closing() {
+                    self.seen.lock().fallbacks += 1;
                     conn.send(b"fallback");
                     conn.close();
                 }
@@ -83,7 +86,8 @@ impl IoHandler for FileStreamer {
             conn.send(&self.preamble);
             // Buffered output is ahead: this must send nothing and keep the order.
             let mut t = conn.state_mut().take().unwrap();
-            assert_eq!(conn.send_file(&t.file, &mut t.offset, self.chunk).unwrap_or(usize::MAX), 0);
+            let max = (t.end - t.offset).min(self.chunk as u64) as usize;
+            assert_eq!(conn.send_file(&t.file, &mut t.offset, max).unwrap_or(usize::MAX), 0);
             assert_eq!(t.offset, 0);
             *conn.state_mut() = Some(t);
         }
@@ -208,7 +212,47 @@ fn peer_reset_mid_stream_closes_the_connection() {
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();
     assert!(got == data, "second client got {} bytes", got.len());
+    assert_eq!(seen.lock().fallbacks, 0, "a socket error taken for the file's: {:?}", seen.lock().errors);
     // The server's close lingers until this side closes too.
     drop(s);
     wait_until(Duration::from_secs(10), "no connection left", || server.stats().connections == 0);
+}
+
+/// A client that half-closes after its request (`nc -N`) still gets the whole file: a stream in
+/// progress holds the connection open as buffered output does.
+#[test]
+fn a_half_closing_client_gets_the_whole_file() {
+    let data = pattern(16 << 20, 4);
+    let file = temp_file(&data);
+    let (server, seen) = start(file.path(), Vec::new(), 1 << 20, false);
+    for _ in 0..5 {
+        let mut s = connect(server.local_addr());
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let got = read_to_end(&mut s).unwrap();
+        assert_eq!(got.len(), data.len(), "truncated");
+        assert!(got == data, "damaged");
+    }
+    wait_until(Duration::from_secs(10), "five closes", || seen.lock().closes.len() == 5);
+    assert!(seen.lock().closes.iter().all(|r| r == "closed locally"), "{:?}", seen.lock().closes);
+}
+
+/// A file truncated under the transfer ends it with an error the handler sees, instead of
+/// empty sends on every turn.
+#[test]
+fn a_file_truncated_under_the_transfer_is_an_error() {
+    let data = pattern(64 << 20, 5);
+    let file = temp_file(&data);
+    let (server, seen) = start(file.path(), Vec::new(), 1 << 20, false);
+    let mut s = connect(server.local_addr());
+    assert_eq!(read_n(&mut s, 1 << 20), &data[..1 << 20]);
+    std::fs::OpenOptions::new().write(true).open(file.path()).unwrap().set_len(2 << 20).unwrap();
+    let _ = read_to_end(&mut s);
+    wait_until(Duration::from_secs(10), "the handler saw the error", || !seen.lock().errors.is_empty());
+    let seen = seen.lock();
+    assert!(seen.errors[0].contains("ends before"), "{:?}", seen.errors);
+    assert_eq!(seen.zero_sends, 0, "asked again and again");
+    assert_eq!(seen.fallbacks, 1, "a file error leaves the connection to the handler");
+    drop(seen);
+    drop(s);
+    wait_until(Duration::from_secs(10), "closed", || server.stats().connections == 0);
 }

@@ -209,7 +209,15 @@ impl Outbound {
         while sent < max && self.room == Room::Free {
             env.stats.on_write_call();
             match sys::sendfile(self.fd.as_fd(), file.as_fd(), offset, max - sent) {
-                Ok(0) => break, // end of the file
+                // The file ended before the range did (truncated under the transfer?): an
+                // error of the file, so that a streamer does not ask again forever.
+                Ok(0) if sent == 0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the file ends before offset {} + {max}", *offset),
+                    ))
+                }
+                Ok(0) => break, // the next call reports it
                 Ok(n) => {
                     sent += n;
                     self.wrote(env, n);

@@ -73,6 +73,11 @@ impl ConnState {
         matches!(self, ConnState::Open { read: ReadHalf::Open | ReadHalf::Ending, .. } | ConnState::Lingering { .. })
     }
 
+    /// Whether the connection is open and its peer has ended its stream.
+    pub(crate) fn is_peer_closed(&self) -> bool {
+        matches!(self, ConnState::Open { read: ReadHalf::PeerClosed, .. })
+    }
+
     /// Whether input is read only to be dropped (lingering).
     pub(crate) fn is_lingering(&self) -> bool {
         matches!(self, ConnState::Lingering { .. })

@@ -138,21 +138,25 @@ impl<'a, S> Conn<'a, S> {
     /// - output queued ahead could not all be written: nothing is sent (`Ok(0)`);
     ///   `on_write_complete` follows once it has drained.
     ///
-    /// `Ok(0)` also when `max` is 0, when `*offset` is at or past the end of the file (then
-    /// `on_write_complete` follows too), or when the connection is closing
-    /// ([`Conn::is_closing`]). The file's bytes are not output in the framework's sense:
-    /// [`Conn::close`] and a peer's end of stream wait only for queued output, so close once
-    /// the whole range has been sent.
+    /// `Ok(0)` also when `max` is 0, or when the connection is closing ([`Conn::is_closing`]).
+    /// A peer's end of stream does not cut a stream short: without
+    /// [`crate::ServerConfig::allow_half_close`] the connection closes once nothing more is
+    /// being sent, and a stream paced by `on_write_complete` is still being sent. Close once the
+    /// whole range has been sent.
     ///
     /// Bytes sent count in [`crate::Stats::bytes_out`] and as write activity for idle timeouts.
     ///
     /// # Errors
     /// - An error of the file rather than the socket (`EBADF` when it is not open for reading,
     ///   `EINVAL` when it cannot be mapped, e.g. some pseudo-files; `EIO`; `EOVERFLOW`; an
-    ///   offset beyond `off_t`): returned, and the connection is untouched,
-    ///   so the caller can fall back to reading the file and [`Conn::send`], or close.
-    /// - Any other error (e.g. `EPIPE`, `ECONNRESET`): returned, and the connection closes after
-    ///   the callback with [`CloseReason::Error`], as a failed [`Conn::send`] does.
+    ///   offset beyond `off_t`; `UnexpectedEof` when `*offset` is at or past the end of the
+    ///   file, e.g. because it was truncated under the transfer): returned, and the connection
+    ///   is untouched, so the caller can fall back to reading the file and [`Conn::send`], or
+    ///   close.
+    /// - An error of the socket (e.g. `EPIPE`, `ECONNRESET`): returned, [`Conn::is_closing`]
+    ///   says `true` from then on, and the connection closes after the callback with
+    ///   [`CloseReason::Error`], as a failed [`Conn::send`] does. (`SIGPIPE` is blocked on the IO
+    ///   threads, so a vanished peer never kills the process, whatever the host's disposition.)
     ///
     /// # Examples
     ///
@@ -315,9 +319,10 @@ impl<'a, S> Conn<'a, S> {
         self.c.watch_idle(self.env, timeouts);
     }
 
-    /// Whether the connection is closing or its write side is shut (sends are ignored).
+    /// Whether the connection is closing, its write side is shut, or a write to it failed:
+    /// sends are ignored.
     pub fn is_closing(&self) -> bool {
-        !self.c.state.takes_sends()
+        !self.c.state.takes_sends() || self.c.out.error.is_some()
     }
 
     /// A handle that reaches this connection from any thread.

@@ -160,13 +160,10 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     }
     match result {
         Ok(filled) if filled.bytes == 0 => {
+            // The peer's end: unless half-close is allowed, `settle` closes the connection once
+            // it has nothing more to send (buffered output, or a `send_file` in progress).
             c.readable = Readable::Drained;
             passively_closed(h, core, id);
-            if !core.cfg.half_close {
-                if let Some(c) = core.conns.get_mut(id) {
-                    c.state.request_close(CloseReason::PeerClosed);
-                }
-            }
         }
         Ok(filled) => {
             // The next read is a `recv` if the buffer has room for twice this one, else a

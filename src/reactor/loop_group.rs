@@ -17,6 +17,7 @@ use super::role::Role;
 use super::shutdown::Shutdown;
 use crate::base::panic::panic_message;
 use crate::base::stats::{LoopStats, Stats};
+use crate::sys;
 
 /// N IO threads, each running one [`EventLoop`].
 pub(crate) struct LoopGroup<H: IoHandler> {
@@ -62,9 +63,12 @@ impl<H: IoHandler> LoopGroup<H> {
         for part in parts {
             let make = make.clone();
             let spawned = std::thread::Builder::new().name(format!("{name}-{}", part.index)).spawn(move || {
+                let index = part.index;
+                if let Err(e) = sys::block_sigpipe() {
+                    log::warn!(target: "kingpin::loop", "loop {index}: cannot block SIGPIPE: {e}");
+                }
                 // The factory is user code: a panic there ends this loop before it starts,
                 // visibly (its mailbox refuses work, its stats say failed, `join` reports it).
-                let index = part.index;
                 match panic::catch_unwind(AssertUnwindSafe(|| make(index))) {
                     Ok((handler, role)) => EventLoop::new(part, handler, role).run(),
                     Err(payload) => {

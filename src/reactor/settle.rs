@@ -74,6 +74,12 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
                 log::debug!(target: "kingpin::conn", "conn {id}: shutdown(SHUT_WR): {e}");
             }
         }
+        // The peer has ended and this side is done sending (nothing buffered, no write-complete
+        // owed — a `send_file` stream is paced by those — the socket not waited on): close.
+        let idle = c.out.notice == Notice::Idle && c.out.room == Room::Free;
+        if idle && !core.cfg.half_close && c.state.is_peer_closed() {
+            c.state.request_close(CloseReason::PeerClosed);
+        }
         match c.state.drained(core.cfg.linger > Duration::ZERO) {
             Drained::No => {}
             Drained::Close(reason) => return teardown(h, core, id, reason),
