@@ -21,6 +21,9 @@ pub enum CloseReason {
     InputLimit,
     /// More output was queued than the output limit allows (the peer does not read).
     OutputLimit,
+    /// The memory budget was exhausted and this connection, one of the largest holders, could
+    /// not make progress within the budget's stall timeout.
+    MemoryBudget,
     /// An idle timeout fired and the handler let the connection go.
     Idle(IdleKind),
     /// Server or client shutdown; the pending output was written first.
@@ -46,6 +49,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Panicked(m) => write!(f, "handler panicked: {m}"),
             CloseReason::InputLimit => f.write_str("input buffer limit exceeded"),
             CloseReason::OutputLimit => f.write_str("output buffer limit exceeded"),
+            CloseReason::MemoryBudget => f.write_str("stalled while the memory budget was exhausted"),
             CloseReason::Idle(kind) => write!(f, "idle timeout ({kind:?})"),
             CloseReason::Shutdown => f.write_str("shutdown"),
             CloseReason::ShutdownForced => f.write_str("shutdown deadline passed, output discarded"),

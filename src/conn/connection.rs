@@ -62,6 +62,8 @@ pub(crate) struct Connection<S> {
     pub(crate) user_timers: Vec<TimerId>,
     /// Buffer capacity this connection holds, as counted in the loop's total.
     pub(crate) held: usize,
+    /// Since when the memory budget has held this connection back (while it is exhausted).
+    pub(crate) held_back_since: Option<Instant>,
 }
 
 impl<S> Connection<S> {
@@ -90,6 +92,7 @@ impl<S> Connection<S> {
             idle: None,
             user_timers: Vec::new(),
             held: 0,
+            held_back_since: None,
         }
     }
 

@@ -44,6 +44,8 @@ pub struct BufferPool {
     max_pooled: usize,
     /// Returned buffers with a larger capacity are shrunk to `buffer_capacity`.
     max_keep_capacity: usize,
+    /// The most bytes (buffer capacities) kept.
+    max_pooled_bytes: usize,
     /// Sum of the capacities of the pooled buffers.
     pooled_bytes: usize,
     /// Buffers allocated by `get` because the pool was empty.
@@ -76,6 +78,7 @@ impl BufferPool {
             buffer_capacity,
             max_pooled,
             max_keep_capacity: max_keep_capacity.max(buffer_capacity),
+            max_pooled_bytes: usize::MAX,
             pooled_bytes: 0,
             allocated: 0,
             reused: 0,
@@ -111,6 +114,26 @@ impl BufferPool {
         }
     }
 
+    /// Caps the bytes the pool keeps (the capacities of its buffers): a buffer that would take
+    /// the pool past `bytes` is freed instead of kept. Default: no cap but the count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kingpin::BufferPool;
+    ///
+    /// let mut pool = BufferPool::new(1024, 100, 4096).max_bytes(2048);
+    /// let (a, b, c) = (pool.get(), pool.get(), pool.get());
+    /// pool.put(a);
+    /// pool.put(b);
+    /// pool.put(c); // would make 3 KiB: freed
+    /// assert_eq!((pool.len(), pool.pooled_bytes()), (2, 2048));
+    /// ```
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_pooled_bytes = bytes;
+        self
+    }
+
     /// Gives a buffer back: it is cleared, shrunk to `buffer_capacity` if its capacity exceeds
     /// `max_keep_capacity`, and kept unless the pool already holds `max_pooled` buffers (then it
     /// is dropped).
@@ -136,6 +159,9 @@ impl BufferPool {
         buf.clear();
         if buf.capacity() > self.max_keep_capacity {
             buf.shrink_to(self.buffer_capacity);
+        }
+        if self.pooled_bytes + buf.capacity() > self.max_pooled_bytes {
+            return;
         }
         self.pooled_bytes += buf.capacity();
         self.free.push(buf);

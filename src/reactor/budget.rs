@@ -1,8 +1,10 @@
 //! The process-wide budget of buffered bytes: each loop publishes what its connections' buffers
-//! hold once per turn; when the sum reaches the budget, every loop stops accepting and pauses
-//! reading until it falls below 7/8 of it, while pending output keeps draining.
+//! and its pool hold once per turn; when the sum reaches the budget, every loop stops accepting
+//! and its largest holders pause reading until it falls below 7/8 of it, while pending output
+//! keeps draining.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
@@ -10,12 +12,18 @@ use crossbeam_utils::CachePadded;
 #[derive(Debug)]
 pub(crate) struct Budget {
     limit: usize,
+    stall: Duration,
     per_loop: Vec<CachePadded<AtomicUsize>>,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: usize, loops: usize) -> Self {
-        Budget { limit, per_loop: (0..loops).map(|_| CachePadded::new(AtomicUsize::new(0))).collect() }
+    pub(crate) fn new(limit: usize, loops: usize, stall: Duration) -> Self {
+        Budget { limit, stall, per_loop: (0..loops).map(|_| CachePadded::new(AtomicUsize::new(0))).collect() }
+    }
+
+    /// How long a large holder may stay stuck while the budget is exhausted.
+    pub(crate) fn stall_timeout(&self) -> Duration {
+        self.stall
     }
 
     /// Publishes loop `index`'s total.
@@ -50,7 +58,7 @@ mod tests {
 
     #[test]
     fn hysteresis() {
-        let b = Budget::new(800, 2);
+        let b = Budget::new(800, 2, Duration::from_secs(1));
         b.publish(0, 500);
         assert!(!b.hold_back(false));
         b.publish(1, 300);

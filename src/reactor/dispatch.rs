@@ -13,6 +13,7 @@ use std::panic;
 
 use super::callback::{call, passively_closed, report_panic};
 use super::handler::{Core, IoHandler};
+use super::loop_core::held_back;
 use super::settle::settle;
 use super::teardown::teardown;
 use crate::base::slab::ConnId;
@@ -101,7 +102,7 @@ pub(crate) fn on_event<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, 
     if edge && input && c.readable == Readable::Drained {
         c.readable = Readable::Maybe; // remembered while reading waits
     }
-    if may_read(c, core.hold_back) {
+    if may_read(c, held_back(core.hold_back, c.held)) {
         // Edge-triggered, a connection listed for the next turn is read there, not twice.
         if (edge && c.readable == Readable::Maybe) || (!edge && input) {
             read(h, core, id);
@@ -132,7 +133,7 @@ fn may_read<S>(c: &Connection<S>, hold_back: bool) -> bool {
 /// Reads once from connection `id` if it may, and calls `on_message` with what came.
 pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
-    if !may_read(c, core.hold_back) {
+    if !may_read(c, held_back(core.hold_back, c.held)) {
         return;
     }
     let input = c.input.get_or_insert_with(|| core.env.pool.get());

@@ -20,8 +20,8 @@ use super::callback::run_guarded;
 use super::command::{Command, LoopMailbox};
 use super::dispatch::{self, read_listed};
 use super::handler::{Core, IoHandler, LoopCtx, Remote};
-use super::hold_back::check_budget;
 use super::loop_core::LoopCore;
+use super::memory::{check_budget, give_back};
 use super::parts::LoopParts;
 use super::role::Role;
 use super::settle::{run_write_complete, settle_touched};
@@ -56,7 +56,8 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         let cfg = parts.cfg;
         let env = Env {
             index: parts.index,
-            pool: BufferPool::new(cfg.buffer_capacity, 1024, 256 * 1024),
+            // A few MiB a loop at most; buffers that grew past 64 KiB go back to their size.
+            pool: BufferPool::new(cfg.buffer_capacity, 1024, 64 << 10).max_bytes(4 << 20),
             stats: parts.stats,
             inbox: parts.mailbox.clone(),
             timers: TimerQueue::new(false),
@@ -128,6 +129,7 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         let (h, core) = (&mut self.handler, &mut self.core);
         // Before accepting or reading: decide with what all loops hold now.
         check_budget(h, core);
+        give_back(core);
         let cap = self.role.before_wait(h, core);
         let timeout = self.timeout(cap);
         let n = sys::epoll_wait(self.core.epoll.as_fd(), &mut self.events, timeout)?;
@@ -172,8 +174,13 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         if !core.write_complete.is_empty() || !core.read_next.is_empty() {
             cap(Duration::ZERO);
         }
-        let deadlines =
-            [core.timers.next_deadline(), core.env.timers.next_deadline(), self.role.next_deadline(), self.deadline];
+        let deadlines = [
+            core.timers.next_deadline(),
+            core.env.timers.next_deadline(),
+            self.role.next_deadline(),
+            self.deadline,
+            core.give_back_due,
+        ];
         for deadline in deadlines.into_iter().flatten() {
             cap(deadline.saturating_duration_since(now));
         }

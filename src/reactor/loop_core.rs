@@ -3,6 +3,7 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::budget::Budget;
 use super::config::LoopConfig;
@@ -39,14 +40,24 @@ pub(crate) struct LoopCore<S, T> {
     pub(crate) buffered: usize,
     /// The process-wide memory budget, if any.
     pub(crate) budget: Option<Arc<Budget>>,
-    /// The memory budget is exhausted: pause reading everywhere (and do not accept).
+    /// The memory budget is exhausted: the large holders pause reading (and nothing is
+    /// accepted).
     pub(crate) hold_back: bool,
+    /// When stalled holders were last looked for (while holding back).
+    pub(crate) last_stall_scan: Instant,
+    /// The most buffer memory held since freed memory was last handed back.
+    pub(crate) peak_held: usize,
+    /// When freed memory was last handed back to the system.
+    pub(crate) last_give_back: Instant,
+    /// A hand-back of freed memory is waiting for this time (at most one a second).
+    pub(crate) give_back_due: Option<Instant>,
     /// Shutdown has begun.
     pub(crate) shutting_down: bool,
 }
 
 impl<S, T> LoopCore<S, T> {
     pub(crate) fn new(env: Env, epoll: OwnedFd, cfg: LoopConfig, budget: Option<Arc<Budget>>) -> Self {
+        let now = env.now;
         LoopCore {
             conns: Slab::new(),
             env,
@@ -61,7 +72,20 @@ impl<S, T> LoopCore<S, T> {
             buffered: 0,
             budget,
             hold_back: false,
+            last_stall_scan: now,
+            peak_held: 0,
+            last_give_back: now,
+            give_back_due: None,
             shutting_down: false,
         }
     }
+}
+
+/// While the memory budget is exhausted, connections holding at least this much stop reading.
+pub(crate) const LARGE_HOLDER: usize = 16 << 10;
+
+/// Whether a loop holding back (`hold_back`) holds back a connection with `held` bytes of
+/// buffers: only the large holders, so that small ones can finish their frames and let go.
+pub(crate) fn held_back(hold_back: bool, held: usize) -> bool {
+    hold_back && held >= LARGE_HOLDER
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::callback::{call, passively_closed};
 use super::handler::{Core, IoHandler};
+use super::loop_core::held_back;
 use super::teardown::teardown;
 use crate::base::slab::ConnId;
 use crate::base::timer;
@@ -97,7 +98,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     }
     let lingering = c.state.is_lingering();
     let may_read = c.state.is_reading() && (!c.user_paused || lingering);
-    let flowing = !c.water.pauses() && !core.hold_back;
+    let flowing = !c.water.pauses() && !held_back(core.hold_back, c.held);
     if core.cfg.edge_triggered {
         // The interest never changes; input the socket may hold is read on the next turn.
         if may_read && (flowing || lingering || c.state.is_ending()) && c.readable == Readable::Maybe {

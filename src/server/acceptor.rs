@@ -25,7 +25,7 @@ use crate::base::timer;
 use crate::reactor::callback::guarded;
 use crate::reactor::dispatch::{add_connection, Origin};
 use crate::reactor::handler::{Core, IoHandler};
-use crate::reactor::hold_back::check_budget;
+use crate::reactor::memory::check_budget;
 use crate::reactor::role::Role;
 use crate::reactor::token::role_token;
 use crate::sys::{self, EpollEvent, EPOLLIN};

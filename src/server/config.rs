@@ -27,6 +27,7 @@ pub struct ServerConfig {
     pub(crate) thread_name: String,
     pub(crate) max_connections: Option<usize>,
     pub(crate) memory_budget: Option<usize>,
+    pub(crate) budget_stall: Duration,
     pub(crate) lp: LoopConfig,
 }
 
@@ -52,6 +53,7 @@ impl ServerConfig {
             thread_name: "kingpin-io".into(),
             max_connections: None,
             memory_budget: None,
+            budget_stall: Duration::from_secs(10),
             lp: LoopConfig::default(),
         }
     }
@@ -96,17 +98,23 @@ impl ServerConfig {
         self
     }
 
-    /// A process-wide budget of bytes held in connection buffers (default: none). When all
-    /// loops together hold that much, they stop accepting and pause reading — pending output
-    /// keeps draining — until usage falls below 7/8 of the budget. None of the usual frameworks
-    /// has this; it bounds the server's buffer memory whatever its peers do.
-    ///
-    /// A peer whose reading is paused cannot be read at all — not even its end of stream,
-    /// which waits behind its unread data — so pair the budget with a read-idle timeout
-    /// ([`ServerConfig::idle_timeouts`]): connections that hold memory without progress are
-    /// then dropped and the budget frees up.
+    /// A process-wide budget of bytes held in connection buffers and buffer pools (default:
+    /// none). When all loops together hold that much, they stop accepting and the connections
+    /// holding 16 KiB or more pause reading — pending output keeps draining, and smaller
+    /// holders read on, so that they can finish the frame they are in and let go — until usage
+    /// falls below 7/8 of the budget. A large holder that stays stuck for the stall timeout
+    /// ([`ServerConfig::memory_budget_stall_timeout`]) is closed with
+    /// [`crate::CloseReason::MemoryBudget`]. None of the usual frameworks has this; it bounds
+    /// the server's buffer memory whatever its peers do.
     pub fn memory_budget(mut self, bytes: Option<usize>) -> Self {
         self.memory_budget = bytes;
+        self
+    }
+
+    /// How long a large holder may stay held back by an exhausted memory budget before it is
+    /// closed (default 10 s).
+    pub fn memory_budget_stall_timeout(mut self, d: Duration) -> Self {
+        self.budget_stall = d;
         self
     }
 }

@@ -84,7 +84,7 @@ impl<H: IoHandler> EpollTPServer<H> {
         let local_addr = sys::local_addr(listener.as_fd())?;
         let mut parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp)?;
         if let Some(limit) = cfg.memory_budget {
-            let budget = Arc::new(Budget::new(limit, cfg.threads));
+            let budget = Arc::new(Budget::new(limit, cfg.threads, cfg.budget_stall));
             for p in &mut parts {
                 p.budget = Some(budget.clone());
             }

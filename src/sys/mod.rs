@@ -26,4 +26,4 @@ pub(crate) use rw::{readv, recv, send, sendfile, writev};
 pub(crate) use socket::{
     accept, connect, set_nodelay, shutdown_write, stop_listening, take_socket_error, tcp_listen, tcp_socket,
 };
-pub(crate) use thread::{block_sigpipe, gettid};
+pub(crate) use thread::{block_sigpipe, gettid, trim_heap};
