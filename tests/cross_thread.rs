@@ -93,3 +93,53 @@ fn handles_error_after_shutdown() {
     assert!(matches!(handle.send(b"x"), Err(Error::Closed)), "closed by the shutdown");
     assert!(matches!(loop0.run(|_, _| {}), Err(Error::LoopStopped)));
 }
+
+/// A handle's sends respect backpressure: to a peer that does not read, they are refused with
+/// `Error::Full` once the output waiting for it reaches the high water mark (before, they queued
+/// without bound); nothing taken is lost, and sends are taken again once the peer has read.
+#[test]
+fn handle_sends_to_a_peer_that_does_not_read_are_refused_when_full() {
+    const CHUNK: usize = 16 << 10;
+    // 256 MiB: far past what the kernel's socket buffers and the high water mark hold.
+    const MAX_CHUNKS: usize = 16 << 10;
+    let record = Record::new();
+    let r = record.clone();
+    let server =
+        EpollTPServer::from_fn(ServerConfig::default().threads(1), move || RecordingEcho(r.clone())).start().unwrap();
+    let mut s = connect(server.local_addr());
+    wait_until(Duration::from_secs(10), "connect recorded", || record.handles().len() == 1);
+    let handle = record.handles().remove(0);
+    assert!(handle.is_writable());
+
+    let mut taken = 0usize;
+    let mut full = false;
+    for i in 0..MAX_CHUNKS {
+        match handle.send(&util::pattern(CHUNK, i as u64)) {
+            Ok(()) => taken += 1,
+            Err(Error::Full) => {
+                full = true;
+                break;
+            }
+            Err(e) => panic!("send: {e}"),
+        }
+        if i % 64 == 63 {
+            // Let the loop move the sends into the socket, as a real producer would.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert!(full, "{} MiB queued for a peer that never reads, never refused", (taken * CHUNK) >> 20);
+    assert!(!handle.is_writable());
+    let pending = handle.pending();
+    assert!(pending >= 64 << 10, "refused with only {pending} bytes pending");
+    assert!(taken * CHUNK < 32 << 20, "{} MiB taken before the first refusal", (taken * CHUNK) >> 20);
+    eprintln!("refused after {} KiB taken, {pending} bytes pending", taken * CHUNK >> 10);
+
+    // The peer reads: everything taken arrives, in order, and the handle is writable again.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let expected: Vec<u8> = (0..taken).flat_map(|i| util::pattern(CHUNK, i as u64)).collect();
+    assert!(read_n(&mut s, expected.len()) == expected, "what was taken arrives whole and in order");
+    wait_until(Duration::from_secs(10), "writable again", || handle.is_writable());
+    handle.send(b"again").unwrap();
+    assert_eq!(read_n(&mut s, 5), b"again");
+    wait_until(Duration::from_secs(10), "nothing pending", || handle.pending() == 0);
+}

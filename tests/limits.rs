@@ -263,3 +263,75 @@ fn handler_pause_and_resume_reading() {
     assert_eq!(read_n(&mut s, 3), b"bcd");
     assert!(started.elapsed() >= Duration::from_millis(90), "second message waited for the resume");
 }
+
+/// Echoes whole lines; a partial line stays in the input until its end arrives.
+struct Lines(Reasons);
+
+impl IoHandler for Lines {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        while let Some(end) = conn.input().find_byte(b'\n') {
+            let line = conn.input().split_to(end + 1);
+            conn.send(&line);
+        }
+    }
+
+    fn on_closed(&mut self, _conn: &mut Conn<'_>, reason: &CloseReason) {
+        self.0.lock().push(reason.to_string());
+    }
+}
+
+/// An exhausted budget holds back only the large holders: peers parked on huge partial frames
+/// stop being read, while a peer with a small frame in progress still finishes it and is
+/// answered (before, every connection paused and the whole server stalled). The large holders
+/// that stay stuck are closed after the stall timeout, and the server accepts again.
+#[test]
+fn memory_budget_holds_back_large_holders_and_closes_the_stalled() {
+    const BUDGET: usize = 1 << 20;
+    let reasons = Reasons::default();
+    let r = reasons.clone();
+    let config = ServerConfig::default()
+        .threads(1)
+        .memory_budget(Some(BUDGET))
+        .memory_budget_stall_timeout(Duration::from_secs(2))
+        .max_input_buffer(64 << 20);
+    let server = EpollTPServer::from_fn(config, move || Lines(r.clone())).start().unwrap();
+    let addr = server.local_addr();
+    let mut small = connect(addr);
+    small.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(echo_round_trip(&mut small, b"before\n"), b"before\n");
+    // A small frame in progress when the budget runs out.
+    small.write_all(b"half of a li").unwrap();
+
+    let hogs: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    wait_until(Duration::from_secs(10), "5 connected", || server.stats().connections == 5);
+    for h in &hogs {
+        let mut w = h.try_clone().unwrap();
+        w.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+        // A partial frame of up to 2 MiB each, no end of line: 8 MiB against a 1 MiB budget.
+        let chunk = [b'x'; 64 << 10];
+        for _ in 0..32 {
+            if w.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    }
+    wait_until(Duration::from_secs(10), "budget reached", || server.stats().buffered_bytes >= BUDGET as u64 * 7 / 8);
+    // The small peer finishes its line while the hogs are held back, and is answered at once.
+    let started = Instant::now();
+    small.write_all(b"ne\n").unwrap();
+    assert_eq!(read_n(&mut small, 15), b"half of a line\n");
+    let answered = started.elapsed();
+    assert!(answered < Duration::from_secs(1), "answered in {answered:?}: only once the hogs were closed");
+    // The stuck hogs are closed for the budget, the small peer is not.
+    wait_until(Duration::from_secs(10), "the 4 hogs closed", || server.stats().connections == 1);
+    let closed = reasons.lock().clone();
+    assert_eq!(closed.len(), 4, "{closed:?}");
+    assert!(closed.iter().all(|r| r == &CloseReason::MemoryBudget.to_string()), "{closed:?}");
+    assert_eq!(echo_round_trip(&mut small, b"after\n"), b"after\n");
+    let mut fresh = connect(addr);
+    fresh.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(echo_round_trip(&mut fresh, b"new\n"), b"new\n");
+    drop(hogs);
+}

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use kingpin::{CloseReason, Conn, ConnHandle, EpollTPServer, IoHandler, ServerConfig, ServerHandle};
+use kingpin::{CloseReason, Conn, ConnHandle, EpollTPServer, Error, IoHandler, ServerConfig, ServerHandle};
 use parking_lot::Mutex;
 
 use crate::board::{Board, Side};
@@ -48,11 +48,16 @@ pub struct Game {
 
 impl Game {
     /// Sends `line` to `side`'s player, from any thread. A player that has just left cannot
-    /// be reached; its own `on_closed` ends the game, so the error is ignored.
+    /// be reached; its own `on_closed` ends the game, so that error is ignored. A player whose
+    /// output is full does not read what it is told: it is let go (its `on_closed` ends the
+    /// game too).
     fn tell(&self, side: Side, line: &str) {
         let handle = if side == Side::Red { Some(&self.red) } else { self.black.as_ref() };
         if let Some(h) = handle {
-            let _ = h.send(line.as_bytes());
+            if let Err(Error::Full) = h.send(line.as_bytes()) {
+                log::warn!("conn {}: not reading its moves, closing", h.id());
+                let _ = h.close();
+            }
         }
     }
 

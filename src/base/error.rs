@@ -11,6 +11,9 @@ pub enum Error {
     Closed,
     /// The IO loop has stopped (the server or client shut down). Nothing was delivered.
     LoopStopped,
+    /// The connection's pending output is at its high water mark: its peer is not reading as
+    /// fast as it is sent to. Nothing was queued.
+    Full,
     /// An operating-system error.
     Io(io::Error),
 }
@@ -20,6 +23,7 @@ impl fmt::Display for Error {
         match self {
             Error::Closed => f.write_str("connection is closed"),
             Error::LoopStopped => f.write_str("io loop has stopped"),
+            Error::Full => f.write_str("connection's output is full (its peer is not reading)"),
             Error::Io(e) => write!(f, "io error: {e}"),
         }
     }
@@ -46,6 +50,7 @@ impl From<Error> for io::Error {
             Error::Io(e) => e,
             Error::Closed => io::Error::new(io::ErrorKind::NotConnected, e.to_string()),
             Error::LoopStopped => io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()),
+            Error::Full => io::Error::new(io::ErrorKind::WouldBlock, e.to_string()),
         }
     }
 }

@@ -36,4 +36,6 @@ pub(crate) struct Env {
     pub(crate) timers: TimerQueue<(ConnId, ConnTimer)>,
     /// The time when the current loop turn began.
     pub(crate) now: Instant,
+    /// Handles' sends are refused while this much output is pending (the high water mark).
+    pub(crate) handle_limit: usize,
 }

@@ -8,11 +8,21 @@ use crate::base::slab::ConnId;
 #[derive(Debug)]
 pub(crate) enum ConnCommand {
     /// Append bytes to the connection's output.
-    Send(ConnId, Vec<u8>),
+    Send(ConnId, Vec<u8>, Via),
     /// Close the connection after its pending output.
     Close(ConnId),
     /// Shut the connection's write side after its pending output.
     ShutdownWrite(ConnId),
+}
+
+/// Who sent bytes to a connection: a handle counted them as pending for the connection (and
+/// the loop uncounts them when it takes them); a loop handle by id did not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// A [`crate::ConnHandle`].
+    Handle,
+    /// A [`crate::LoopHandle`], by id.
+    Loop,
 }
 
 /// A loop's mailbox as seen from other threads, whatever the loop's handler type.

@@ -6,12 +6,13 @@ use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::close::CloseReason;
 use super::connection::Connection;
 use super::env::Env;
-use super::handle::ConnHandle;
+use super::handle::{ConnHandle, ConnShared};
 use super::idle::IdleTimeouts;
 use super::outbound::Outbound;
 use super::target::Target;
@@ -327,7 +328,8 @@ impl<'a, S> Conn<'a, S> {
 
     /// A handle that reaches this connection from any thread.
     pub fn handle(&mut self) -> ConnHandle {
-        let shared = self.c.shared.get_or_insert_with(Default::default).clone();
+        let limit = self.env.handle_limit;
+        let shared = self.c.shared.get_or_insert_with(|| Arc::new(ConnShared::new(limit))).clone();
         ConnHandle::new(self.c.id, self.env.index, shared, self.env.inbox.clone())
     }
 

@@ -1,5 +1,5 @@
-//! The process-wide budget of buffered bytes: each loop publishes what its connections' buffers
-//! and its pool hold once per turn; when the sum reaches the budget, every loop stops accepting
+//! The process-wide budget of buffered bytes: each loop publishes what its connections' buffers,
+//! its pool and its mailbox hold once per turn; when the sum reaches the budget, every loop stops accepting
 //! and its largest holders pause reading until it falls below 7/8 of it, while pending output
 //! keeps draining.
 
@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
+
+/// The largest move of a loop's figure that is not published.
+const PUBLISH_STEP: usize = 64 << 10;
 
 /// Bytes held by the buffers of each loop, against one limit.
 #[derive(Debug)]
@@ -28,10 +31,15 @@ impl Budget {
 
     /// Publishes loop `index`'s total.
     pub(crate) fn publish(&self, index: usize, bytes: usize) {
-        self.per_loop[index].store(bytes, Relaxed);
+        // Only moves of a step or more are written, so that loops reading the figure every
+        // turn do not pull a cache line that changes every turn.
+        let slot = &self.per_loop[index];
+        let now = slot.load(Relaxed);
+        if now.abs_diff(bytes) >= (self.limit / 64).min(PUBLISH_STEP) || (bytes == 0 && now != 0) {
+            slot.store(bytes, Relaxed);
+        }
     }
 
-    /// Bytes held by all loops (as last published).
     pub(crate) fn used(&self) -> usize {
         self.per_loop.iter().map(|a| a.load(Relaxed)).sum()
     }

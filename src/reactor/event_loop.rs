@@ -32,7 +32,7 @@ use crate::base::panic::panic_message;
 use crate::base::timer::{timeout_ms, TimerQueue};
 use crate::conn::close::CloseReason;
 use crate::conn::env::Env;
-use crate::conn::inbox::ConnCommand;
+use crate::conn::inbox::{ConnCommand, Via};
 use crate::conn::view::Conn;
 use crate::io::buffer_pool::BufferPool;
 use crate::sys::{self, EpollEvent};
@@ -62,6 +62,7 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
             inbox: parts.mailbox.clone(),
             timers: TimerQueue::new(false),
             now: Instant::now(),
+            handle_limit: cfg.high_water,
         };
         let events = vec![sys::empty_event(); cfg.max_events];
         EventLoop {
@@ -128,6 +129,7 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
     fn turn(&mut self) -> io::Result<()> {
         let (h, core) = (&mut self.handler, &mut self.core);
         // Before accepting or reading: decide with what all loops hold now.
+        core.in_mailbox = self.mailbox.queued_bytes();
         check_budget(h, core);
         give_back(core);
         let cap = self.role.before_wait(h, core);
@@ -243,15 +245,21 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
 /// caller settles it afterwards.
 fn apply<S>(core: &mut LoopCore<S, impl Sized>, cmd: ConnCommand) {
     let id = match &cmd {
-        ConnCommand::Send(id, _) | ConnCommand::Close(id) | ConnCommand::ShutdownWrite(id) => *id,
+        ConnCommand::Send(id, ..) | ConnCommand::Close(id) | ConnCommand::ShutdownWrite(id) => *id,
     };
     let Some(c) = core.conns.get_mut(id) else {
         log::trace!(target: "kingpin::loop", "command for closed conn {id} dropped");
         return;
     };
+    if let (ConnCommand::Send(_, data, Via::Handle), Some(shared)) = (&cmd, &c.shared) {
+        // Publish the grown output before the mailbox shrinks, so handles never see less
+        // pending than there is.
+        shared.set_unsent(c.out.pending() + data.len());
+        shared.taken(data.len());
+    }
     let mut conn = Conn::new(c, &mut core.env);
     match cmd {
-        ConnCommand::Send(_, data) => conn.send(&data),
+        ConnCommand::Send(_, data, _) => conn.send(&data),
         ConnCommand::Close(_) => conn.close(),
         ConnCommand::ShutdownWrite(_) => conn.shutdown_write(),
     }

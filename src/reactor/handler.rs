@@ -18,7 +18,7 @@ use crate::base::slab::ConnId;
 use crate::base::timer::{self, TimerId};
 use crate::conn::close::CloseReason;
 use crate::conn::idle::{IdleAction, IdleKind};
-use crate::conn::inbox::{ConnCommand, Inbox};
+use crate::conn::inbox::{ConnCommand, Inbox, Via};
 use crate::conn::target::{ConnectFailure, Target};
 use crate::conn::view::Conn;
 
@@ -339,12 +339,15 @@ impl<H: IoHandler> LoopHandle<H> {
     }
 
     /// Queues bytes for connection `id` of this loop (like [`crate::ConnHandle::send`], for
-    /// code that keeps ids rather than handles). A stale `id` is dropped by the loop.
+    /// code that keeps ids rather than handles). A stale `id` is dropped by the loop. Unlike a
+    /// handle's send it cannot see the connection's backpressure from here, so it is never
+    /// refused as full: for peers that may not read, send through a [`crate::ConnHandle`]
+    /// (the memory budget counts these bytes either way).
     ///
     /// # Errors
     /// [`Error::LoopStopped`] if the loop has exited.
     pub fn send(&self, id: ConnId, data: Vec<u8>) -> Result<(), Error> {
-        self.remote.push_conn(ConnCommand::Send(id, data))
+        self.remote.push_conn(ConnCommand::Send(id, data, Via::Loop))
     }
 
     /// Closes connection `id` of this loop after its pending output. A stale `id` is ignored.

@@ -38,6 +38,8 @@ pub(crate) struct LoopCore<S, T> {
     pub(crate) read_spare: Vec<ConnId>,
     /// Bytes of buffer capacity held by this loop's connections.
     pub(crate) buffered: usize,
+    /// Bytes other threads sent that waited in the mailbox at the start of the turn.
+    pub(crate) in_mailbox: usize,
     /// The process-wide memory budget, if any.
     pub(crate) budget: Option<Arc<Budget>>,
     /// The memory budget is exhausted: the large holders pause reading (and nothing is
@@ -70,6 +72,7 @@ impl<S, T> LoopCore<S, T> {
             read_next: Vec::new(),
             read_spare: Vec::new(),
             buffered: 0,
+            in_mailbox: 0,
             budget,
             hold_back: false,
             last_stall_scan: now,

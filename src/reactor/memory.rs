@@ -21,11 +21,12 @@ const GIVE_BACK_STEP: usize = 4 << 20;
 /// How often, at most, a loop hands freed memory back to the system.
 const GIVE_BACK_EVERY: Duration = Duration::from_secs(1);
 
-/// Publishes this loop's held bytes and follows the budget: when it is exhausted, the large
+/// Publishes this loop's held bytes (with the bytes other threads sent that waited in its
+/// mailbox at the start of the turn) and follows the budget: when it is exhausted, the large
 /// holders pause reading (the acceptor stops too) and the stalled ones are closed; all resume
 /// once usage has fallen.
 pub(crate) fn check_budget<H: IoHandler>(h: &mut H, core: &mut Core<H>) {
-    let held = core.buffered + core.env.pool.pooled_bytes();
+    let held = core.buffered + core.env.pool.pooled_bytes() + core.in_mailbox;
     core.env.stats.set_buffered(held);
     let Some(budget) = &core.budget else { return };
     budget.publish(core.env.index, held);

@@ -128,7 +128,10 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             core.env.pool.put(b);
         }
     }
-    // Account the buffers this connection holds (for the memory budget).
+    // Tell its handles what is unsent, and account the buffers it holds (for the budget).
+    if let Some(shared) = &c.shared {
+        shared.set_unsent(c.out.pending());
+    }
     let held = c.buffers_held();
     core.buffered = core.buffered + held - c.held;
     c.held = held;

@@ -31,6 +31,11 @@ pub struct ServerConfig {
     pub(crate) lp: LoopConfig,
 }
 
+/// The default memory budget: with the default per-connection limits (1 MiB of input, 64 KiB
+/// of output before reading pauses), 20,000 peers that each park a partial frame could
+/// otherwise hold some 20 GiB.
+const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+
 impl Default for ServerConfig {
     /// Listens on `127.0.0.1` at a port the system picks, one thread per CPU.
     fn default() -> Self {
@@ -52,7 +57,7 @@ impl ServerConfig {
             shutdown_timeout: Duration::from_secs(5),
             thread_name: "kingpin-io".into(),
             max_connections: None,
-            memory_budget: None,
+            memory_budget: Some(DEFAULT_MEMORY_BUDGET),
             budget_stall: Duration::from_secs(10),
             lp: LoopConfig::default(),
         }
@@ -98,8 +103,8 @@ impl ServerConfig {
         self
     }
 
-    /// A process-wide budget of bytes held in connection buffers and buffer pools (default:
-    /// none). When all loops together hold that much, they stop accepting and the connections
+    /// A process-wide budget of bytes held in connection buffers, buffer pools and loop
+    /// mailboxes (default 1 GiB; `None`: no budget). When all loops together hold that much, they stop accepting and the connections
     /// holding 16 KiB or more pause reading — pending output keeps draining, and smaller
     /// holders read on, so that they can finish the frame they are in and let go — until usage
     /// falls below 7/8 of the budget. A large holder that stays stuck for the stall timeout
