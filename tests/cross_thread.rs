@@ -132,7 +132,7 @@ fn handle_sends_to_a_peer_that_does_not_read_are_refused_when_full() {
     let pending = handle.pending();
     assert!(pending >= 64 << 10, "refused with only {pending} bytes pending");
     assert!(taken * CHUNK < 32 << 20, "{} MiB taken before the first refusal", (taken * CHUNK) >> 20);
-    eprintln!("refused after {} KiB taken, {pending} bytes pending", taken * CHUNK >> 10);
+    eprintln!("refused after {} KiB taken, {pending} bytes pending", (taken * CHUNK) >> 10);
 
     // The peer reads: everything taken arrives, in order, and the handle is writable again.
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
