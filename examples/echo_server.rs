@@ -21,6 +21,10 @@ struct Args {
     /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
     #[arg(long, value_parser = ["edge", "level"])]
     epoll: Option<String>,
+    /// Most connections open at once from one peer address (0: no limit). One address cannot
+    /// take every descriptor (IPv6 peers count by /64).
+    #[arg(long, default_value_t = 256)]
+    max_conns_per_ip: usize,
 }
 
 struct Echo;
@@ -38,7 +42,8 @@ pub fn main() -> std::io::Result<()> {
     // First, so that every thread started later (the logger's too) leaves the signals to it.
     let signals = SignalShutdown::install()?;
     let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
-    let mut config = ServerConfig::new(args.addr);
+    let per_ip = (args.max_conns_per_ip > 0).then_some(args.max_conns_per_ip);
+    let mut config = ServerConfig::new(args.addr).max_connections_per_ip(per_ip);
     if let Some(n) = args.threads {
         config = config.threads(n);
     }

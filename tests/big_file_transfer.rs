@@ -64,6 +64,7 @@ impl Fixture {
             addr: "127.0.0.1:0".parse().unwrap(),
             threads: 2,
             sendfile,
+            max_conns_per_ip: None,
         };
         let cache = Arc::new(ChecksumCache::default());
         (server::start_with_cache(&opts, cache.clone()).unwrap(), cache)
@@ -294,6 +295,7 @@ fn malformed_requests_are_refused() {
         addr: "127.0.0.1:0".parse().unwrap(),
         threads: 1,
         sendfile: true,
+        max_conns_per_ip: None,
     };
     let server = server::start(&opts).unwrap();
     for request in [vec![b'x'; protocol::MAX_LINE + 10], b"PUT 0 x\n".to_vec()] {

@@ -89,7 +89,7 @@ fn the_mating_line_is_a_checkmate_by_the_rules() {
 
 #[test]
 fn scripted_game_to_checkmate_with_refused_lines() {
-    let (server, lobby) = server::start("127.0.0.1:0".parse().unwrap(), 2, 128).unwrap();
+    let (server, lobby) = server::start("127.0.0.1:0".parse().unwrap(), 2, 128, None).unwrap();
     let mut red = Client::connect(server.local_addr(), "red");
     red.expect("WELCOME kingpin-chess");
     red.expect("WAIT");
@@ -133,7 +133,7 @@ fn scripted_game_to_checkmate_with_refused_lines() {
 
 #[test]
 fn opponent_is_told_when_a_player_leaves() {
-    let (server, lobby) = server::start("127.0.0.1:0".parse().unwrap(), 2, 128).unwrap();
+    let (server, lobby) = server::start("127.0.0.1:0".parse().unwrap(), 2, 128, None).unwrap();
     let addr = server.local_addr();
 
     // A player who leaves while waiting is not paired with the next one.
@@ -177,7 +177,7 @@ fn opponent_is_told_when_a_player_leaves() {
 
 #[test]
 fn too_many_malformed_lines_close_the_connection() {
-    let (server, _lobby) = server::start("127.0.0.1:0".parse().unwrap(), 1, 128).unwrap();
+    let (server, _lobby) = server::start("127.0.0.1:0".parse().unwrap(), 1, 128, None).unwrap();
     let mut c = Client::connect(server.local_addr(), "garbage");
     c.expect("WELCOME kingpin-chess");
     c.expect("WAIT");
@@ -193,7 +193,7 @@ fn too_many_malformed_lines_close_the_connection() {
 #[test]
 fn stress_client_plays_1000_games_on_2000_connections() {
     let started = Instant::now();
-    let (server, lobby) = server::start("127.0.0.1:0".parse().unwrap(), 2, 4096).unwrap();
+    let (server, lobby) = server::start("127.0.0.1:0".parse().unwrap(), 2, 4096, None).unwrap();
     let opts = stress::StressOptions {
         addr: server.local_addr(),
         connections: 2000,

@@ -3,13 +3,14 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{connect, echo_round_trip};
+use util::{connect, connect_from, echo_round_trip};
 
 /// The path of an example binary built next to this test, building it if needed.
 fn example(name: &str) -> PathBuf {
@@ -25,12 +26,27 @@ fn example(name: &str) -> PathBuf {
 
 /// Starts an example on a free loopback port; returns it and the address it printed.
 fn start(name: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(example(name))
-        .args(["--addr", "127.0.0.1:0", "--threads", "2"])
-        .env("KINGPIN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    start_with(name, None)
+}
+
+/// Like [`start`], with the child's descriptor limit lowered to `nofile`.
+fn start_with(name: &str, nofile: Option<u64>) -> (Child, SocketAddr, BufReader<std::process::ChildStdout>) {
+    let mut cmd = Command::new(example(name));
+    cmd.args(["--addr", "127.0.0.1:0", "--threads", "2"]).env("KINGPIN_LOG", "warn").stdout(Stdio::piped());
+    if let Some(n) = nofile {
+        // SAFETY: setrlimit is async-signal-safe and touches only the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: n, rlim_max: n };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -79,5 +95,30 @@ fn quick_start_says_hello_and_closes() {
         s.read_to_string(&mut reply).unwrap();
         assert_eq!(reply, "Hello, kingpin!\n");
     }
+    assert!(interrupt(child, out).contains("stopped"));
+}
+
+/// One address holding a partial request on more connections than the server has
+/// descriptors (slowloris) cannot make http_server unreachable for others: past its
+/// per-address limit, its connections are refused, and another address is answered at once.
+#[test]
+fn http_server_stays_reachable_while_one_address_squats() {
+    // 400 descriptors, 600 squatters: without the per-address limit they take them all.
+    let (child, addr, out) = start_with("http_server", Some(400));
+    let squat: Vec<_> = (0..600)
+        .map(|_| {
+            let mut s = connect(addr);
+            let _ = s.write_all(b"GET / HT");
+            s
+        })
+        .collect();
+    let mut other = connect_from("127.0.0.3".parse().unwrap(), addr);
+    other.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    other.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = other.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 200"), "another address got {reply:?} while one squatted");
+    assert!(reply.ends_with("Hello, kingpin!"), "{reply:?}");
+    drop(squat);
     assert!(interrupt(child, out).contains("stopped"));
 }

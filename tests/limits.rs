@@ -335,3 +335,37 @@ fn memory_budget_holds_back_large_holders_and_closes_the_stalled() {
     assert_eq!(echo_round_trip(&mut fresh, b"new\n"), b"new\n");
     drop(hogs);
 }
+
+/// Beyond `max_connections_per_ip`, one address's new connections are refused cleanly (closed
+/// at once) and counted, while another address is served; a place freed admits a new one.
+#[test]
+fn max_connections_per_ip_refuses_one_address_past_its_share() {
+    const PER_IP: usize = 20;
+    let (server, _) = echo_server(ServerConfig::default().threads(2).max_connections_per_ip(Some(PER_IP)));
+    let addr = server.local_addr();
+    let mut squat: Vec<_> = (0..100).map(|_| connect(addr)).collect();
+    wait_until(Duration::from_secs(10), "80 refused", || server.stats().refused_per_ip == 80);
+    let stats = server.stats();
+    assert_eq!((stats.connections, stats.refused), (PER_IP as u64, 80));
+    // The refused ones see the close at once; the admitted ones echo.
+    let mut admitted = Vec::new();
+    for mut s in squat.drain(..) {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"?");
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Ok(1) => admitted.push(s),
+            Ok(_) | Err(_) => {} // EOF or reset: refused
+        }
+    }
+    assert_eq!(admitted.len(), PER_IP);
+    // Another address is served...
+    let mut other = util::connect_from("127.0.0.2".parse().unwrap(), addr);
+    assert_eq!(echo_round_trip(&mut other, b"other"), b"other");
+    // ...and a place given back admits the first address again.
+    admitted.pop();
+    wait_until(Duration::from_secs(10), "a place given back", || server.stats().connections == PER_IP as u64);
+    let mut again = connect(addr);
+    assert_eq!(echo_round_trip(&mut again, b"again"), b"again");
+    assert_eq!(server.stats().refused_per_ip, 80);
+}

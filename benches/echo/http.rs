@@ -115,7 +115,7 @@ fn start_nginx(dir: &Path, pin: bool) -> io::Result<Server> {
 /// Starts `kind`, pinned to CPU 1 when `pin`.
 pub fn start(kind: HttpKind, pin: bool, dir: &Path, log: &Path) -> io::Result<Server> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.env(SERVE_ENV, "kingpin-http").args(["--addr", "127.0.0.1:0", "--threads", "1"]);
+    cmd.env(SERVE_ENV, "kingpin-http").args(["--addr", "127.0.0.1:0", "--threads", "1", "--max-conns-per-ip", "0"]);
     match kind {
         HttpKind::Nginx => start_nginx(dir, pin),
         HttpKind::Kingpin => Server::spawn(cmd.args(["--epoll", crate::DEFAULT_EPOLL]), kind.name(), pin, log),

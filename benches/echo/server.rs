@@ -118,6 +118,9 @@ impl Server {
                     &threads,
                     "--epoll",
                     crate::ALT_EPOLL,
+                    // One load generator, one address: no per-address limit.
+                    "--max-conns-per-ip",
+                    "0",
                 ]);
                 c
             }
@@ -130,6 +133,9 @@ impl Server {
                     &threads,
                     "--epoll",
                     crate::DEFAULT_EPOLL,
+                    // One load generator, one address: no per-address limit.
+                    "--max-conns-per-ip",
+                    "0",
                 ]);
                 c
             }

@@ -46,6 +46,10 @@ enum Command {
         /// Read files in bounded chunks instead of using sendfile(2).
         #[arg(long)]
         no_sendfile: bool,
+        /// Most connections open at once from one peer address (0: no limit). One address cannot
+        /// take every descriptor (IPv6 peers count by /64).
+        #[arg(long, default_value_t = 64)]
+        max_conns_per_ip: usize,
     },
     /// Download one file.
     Get {
@@ -71,7 +75,7 @@ enum Command {
 
 fn main() {
     match Cli::parse().command {
-        Command::Serve { root, addr, threads, no_sendfile } => {
+        Command::Serve { root, addr, threads, no_sendfile, max_conns_per_ip } => {
             let stop = Arc::new(OnceLock::<Shutdown>::new());
             let on_signal = stop.clone();
             kingpin::on_termination(move || {
@@ -82,7 +86,13 @@ fn main() {
             .unwrap_or_else(|e| fail(&format!("cannot catch signals: {e}"), 1));
             // After on_termination, so every thread inherits the blocked signals.
             let _log = kingpin::LoggerBuilder::new().init();
-            let opts = server::ServerOptions { root, addr, threads, sendfile: !no_sendfile };
+            let opts = server::ServerOptions {
+                root,
+                addr,
+                threads,
+                sendfile: !no_sendfile,
+                max_conns_per_ip: (max_conns_per_ip > 0).then_some(max_conns_per_ip),
+            };
             let server = server::start(&opts).unwrap_or_else(|e| fail(&format!("cannot start: {e}"), 1));
             let _ = stop.set(server.shutdown_handle());
             println!("serving {} on {} ({threads} IO threads)", opts.root.display(), server.local_addr());

@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub threads: usize,
     /// Stream with `sendfile(2)`; `false` reads the file in bounded chunks and sends them.
     pub sendfile: bool,
+    /// Most connections open at once from one peer address (`None`: no limit).
+    pub max_conns_per_ip: Option<usize>,
 }
 
 /// What all IO threads share.
@@ -67,7 +69,10 @@ pub fn start_with_cache(opts: &ServerOptions, cache: Arc<ChecksumCache>) -> io::
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("root {} is not a directory", root.display())));
     }
     let shared = Arc::new(Shared { root, cache, sendfile: opts.sendfile });
-    let config = ServerConfig::new(opts.addr).threads(opts.threads).idle_timeouts(IdleTimeouts::all(IDLE));
+    let config = ServerConfig::new(opts.addr)
+        .threads(opts.threads)
+        .idle_timeouts(IdleTimeouts::all(IDLE))
+        .max_connections_per_ip(opts.max_conns_per_ip);
     EpollTPServer::new(config, shared, |shared| FileServer { shared: shared.clone(), handle: None, buf: Vec::new() })
         .start()
 }

@@ -44,6 +44,10 @@ enum Command {
         /// Length of the accept queue (the kernel caps it at net.core.somaxconn).
         #[arg(long, default_value_t = 4096)]
         backlog: u32,
+        /// Most connections open at once from one peer address (0: no limit). The default
+        /// leaves room for `stress` with its default 2,000 players from one host.
+        #[arg(long, default_value_t = 2500)]
+        max_conns_per_ip: usize,
     },
     /// Play a game in this terminal.
     Play {
@@ -74,7 +78,7 @@ enum Command {
     },
 }
 
-fn serve(addr: SocketAddr, threads: Option<usize>, backlog: u32) -> std::io::Result<()> {
+fn serve(addr: SocketAddr, threads: Option<usize>, backlog: u32, max_conns_per_ip: usize) -> std::io::Result<()> {
     let stop = Arc::new(OnceLock::<Shutdown>::new());
     let on_signal = stop.clone();
     kingpin::on_termination(move || {
@@ -85,7 +89,7 @@ fn serve(addr: SocketAddr, threads: Option<usize>, backlog: u32) -> std::io::Res
     // After on_termination, so the logger's thread inherits the blocked signals too.
     let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (server, lobby) = server::start(addr, threads, backlog)?;
+    let (server, lobby) = server::start(addr, threads, backlog, (max_conns_per_ip > 0).then_some(max_conns_per_ip))?;
     let _ = stop.set(server.shutdown_handle());
     println!("chess server on {} with {threads} IO threads (Ctrl+C to stop)", server.local_addr());
     // A line every few seconds while games are being played.
@@ -119,7 +123,7 @@ fn serve(addr: SocketAddr, threads: Option<usize>, backlog: u32) -> std::io::Res
 
 fn main() {
     let result = match Args::parse().command {
-        Command::Server { addr, threads, backlog } => serve(addr, threads, backlog),
+        Command::Server { addr, threads, backlog, max_conns_per_ip } => serve(addr, threads, backlog, max_conns_per_ip),
         Command::Play { addr, no_colour } => client::play(addr, !no_colour),
         Command::Stress { addr, connections, moves, threads, timeout } => {
             let opts =

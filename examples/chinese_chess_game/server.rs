@@ -275,9 +275,18 @@ impl IoHandler for ChessHandler {
 ///
 /// # Errors
 /// When the address cannot be bound, or threads cannot start.
-pub fn start(addr: SocketAddr, threads: usize, backlog: u32) -> io::Result<(ServerHandle<ChessHandler>, Arc<Lobby>)> {
+pub fn start(
+    addr: SocketAddr,
+    threads: usize,
+    backlog: u32,
+    max_conns_per_ip: Option<usize>,
+) -> io::Result<(ServerHandle<ChessHandler>, Arc<Lobby>)> {
     let lobby = Arc::new(Lobby::default());
-    let config = ServerConfig::new(addr).threads(threads).backlog(backlog).max_input_buffer(64 * 1024);
+    let config = ServerConfig::new(addr)
+        .threads(threads)
+        .backlog(backlog)
+        .max_input_buffer(64 * 1024)
+        .max_connections_per_ip(max_conns_per_ip);
     let server = EpollTPServer::new(config, lobby.clone(), ChessHandler::new).start()?;
     Ok((server, lobby))
 }

@@ -33,6 +33,10 @@ struct Args {
     /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
     #[arg(long, value_parser = ["edge", "level"])]
     epoll: Option<String>,
+    /// Most connections open at once from one peer address (0: no limit). One address cannot
+    /// take every descriptor (IPv6 peers count by /64).
+    #[arg(long, default_value_t = 256)]
+    max_conns_per_ip: usize,
 }
 
 /// Parses the arguments and serves until Ctrl+C.
@@ -43,7 +47,10 @@ pub fn main() -> std::io::Result<()> {
     let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
     // A connection that sends nothing for this long is closed: idle keep-alive connections
     // and clients stuck in the middle of a request head do not pile up.
-    let mut config = ServerConfig::new(args.addr).idle_timeouts(IdleTimeouts::read(IDLE_TIMEOUT));
+    // And one address cannot hold every descriptor (slowloris from one host).
+    let per_ip = (args.max_conns_per_ip > 0).then_some(args.max_conns_per_ip);
+    let mut config =
+        ServerConfig::new(args.addr).idle_timeouts(IdleTimeouts::read(IDLE_TIMEOUT)).max_connections_per_ip(per_ip);
     if let Some(n) = args.threads {
         config = config.threads(n);
     }

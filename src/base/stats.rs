@@ -23,6 +23,7 @@ struct Counters {
     panics: AtomicU64,
     accept_errors: AtomicU64,
     refused: AtomicU64,
+    refused_per_ip: AtomicU64,
     closed_idle: AtomicU64,
     buffered: AtomicU64,
     read_calls: AtomicU64,
@@ -83,6 +84,12 @@ impl LoopStats {
         self.inner.refused.fetch_add(1, Relaxed);
     }
 
+    /// A refusal for `max_connections_per_ip` (counted in `refused` too).
+    pub(crate) fn on_refused_per_ip(&self) {
+        self.inner.refused.fetch_add(1, Relaxed);
+        self.inner.refused_per_ip.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn on_idle_close(&self) {
         self.inner.closed_idle.fetch_add(1, Relaxed);
     }
@@ -128,6 +135,7 @@ impl LoopStats {
             panics: c.panics.load(Relaxed),
             accept_errors: c.accept_errors.load(Relaxed),
             refused: c.refused.load(Relaxed),
+            refused_per_ip: c.refused_per_ip.load(Relaxed),
             closed_idle: c.closed_idle.load(Relaxed),
             buffered_bytes: c.buffered.load(Relaxed),
             read_calls: c.read_calls.load(Relaxed),
@@ -161,8 +169,12 @@ pub struct Stats {
     pub panics: u64,
     /// Errors from `accept` (e.g. `EMFILE`), each survived.
     pub accept_errors: u64,
-    /// Connections refused at accept: over `max_connections`, or out of descriptors.
+    /// Connections refused at accept: over `max_connections` or `max_connections_per_ip`, or
+    /// out of descriptors.
     pub refused: u64,
+    /// Of `refused`, those refused because their address already had
+    /// `max_connections_per_ip` connections open.
+    pub refused_per_ip: u64,
     /// Connections closed by an idle timeout.
     pub closed_idle: u64,
     /// Bytes of buffer capacity held by connections now (updated once per loop turn).
@@ -194,6 +206,7 @@ impl std::ops::Add for Stats {
             panics: self.panics + o.panics,
             accept_errors: self.accept_errors + o.accept_errors,
             refused: self.refused + o.refused,
+            refused_per_ip: self.refused_per_ip + o.refused_per_ip,
             closed_idle: self.closed_idle + o.closed_idle,
             buffered_bytes: self.buffered_bytes + o.buffered_bytes,
             read_calls: self.read_calls + o.read_calls,

@@ -11,6 +11,7 @@ use super::idle::{IdleState, IdleTimeouts};
 use super::outbound::Outbound;
 use super::state::{ConnState, Water};
 use super::target::Ticket;
+use crate::base::per_ip::IpSlot;
 use crate::base::slab::ConnId;
 use crate::base::timer::TimerId;
 use crate::io::buffer::Buffer;
@@ -55,6 +56,9 @@ pub(crate) struct Connection<S> {
     pub(crate) shared: Option<Arc<ConnShared>>,
     /// The client target this connection was made for.
     pub(crate) ticket: Option<Ticket>,
+    /// Its place in its peer address's count (a server's, when that is limited); given back
+    /// when the connection is dropped.
+    _ip_slot: Option<IpSlot>,
     /// Idle timeouts, the activity they watch, and the pending check.
     pub(crate) idle: Option<IdleState>,
     /// Timers set with [`crate::Conn::set_timer`] that may still be pending: cancelled at
@@ -73,6 +77,7 @@ impl<S> Connection<S> {
         peer: SocketAddr,
         now: Instant,
         ticket: Option<Ticket>,
+        ip_slot: Option<IpSlot>,
         user: S,
     ) -> Self {
         Connection {
@@ -89,6 +94,7 @@ impl<S> Connection<S> {
             user,
             shared: None,
             ticket,
+            _ip_slot: ip_slot,
             idle: None,
             user_timers: Vec::new(),
             held: 0,

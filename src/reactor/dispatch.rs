@@ -16,6 +16,7 @@ use super::handler::{Core, IoHandler};
 use super::loop_core::held_back;
 use super::settle::settle;
 use super::teardown::teardown;
+use crate::base::per_ip::IpSlot;
 use crate::base::slab::ConnId;
 use crate::conn::close::CloseReason;
 use crate::conn::connection::{Connection, Readable};
@@ -24,8 +25,8 @@ use crate::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHU
 
 /// How a connection came to its loop.
 pub(crate) enum Origin {
-    /// Accepted by a server.
-    Accepted,
+    /// Accepted by a server (with its place in its address's count, when that is limited).
+    Accepted(Option<IpSlot>),
     /// Connected by a client for a target (whose first message is sent before `on_connect`).
     Connected(Ticket),
 }
@@ -43,9 +44,9 @@ pub(crate) fn add_connection<H: IoHandler>(
     peer: SocketAddr,
     origin: Origin,
 ) -> Result<ConnId, (io::Error, Option<Ticket>)> {
-    let (accepted, ticket) = match origin {
-        Origin::Accepted => (true, None),
-        Origin::Connected(ticket) => (false, Some(ticket)),
+    let (accepted, ticket, ip_slot) = match origin {
+        Origin::Accepted(slot) => (true, None, slot),
+        Origin::Connected(ticket) => (false, Some(ticket), None),
     };
     // User code, outside any callback: a panic here refuses this connection, not the loop.
     let user = match panic::catch_unwind(H::ConnState::default) {
@@ -62,7 +63,7 @@ pub(crate) fn add_connection<H: IoHandler>(
         }
     }
     let now = core.env.now;
-    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket, user));
+    let id = core.conns.insert_with(|id| Connection::new(id, fd, peer, now, ticket, ip_slot, user));
     let c = core.conns.get_mut(id).expect("just inserted");
     let interest =
         if core.cfg.edge_triggered { EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET } else { EPOLLIN | EPOLLRDHUP };

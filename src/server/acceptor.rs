@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::accept_mutex::{AcceptGuard, AcceptShared};
+use crate::base::per_ip::{IpSlot, PerIp};
 use crate::base::stats::LoopStats;
 use crate::base::timer;
 use crate::reactor::callback::guarded;
@@ -34,10 +35,12 @@ use crate::sys::{self, EpollEvent, EPOLLIN};
 const LISTENER: u64 = 0;
 
 /// Settings of the accept path.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct AcceptConfig {
     pub(crate) batch: usize,
     pub(crate) max_connections: Option<usize>,
+    /// Open connections per peer address, when they are limited.
+    pub(crate) per_ip: Option<Arc<PerIp>>,
     pub(crate) mutex_delay: Duration,
     pub(crate) error_backoff: Duration,
 }
@@ -59,7 +62,7 @@ pub(crate) struct Acceptor {
     enabled: bool,
     last_warning: Option<Instant>,
     /// The batch accepted this turn, and the errors met (reused every turn).
-    accepted: Vec<(OwnedFd, SocketAddr)>,
+    accepted: Vec<(OwnedFd, SocketAddr, Option<IpSlot>)>,
     errors: Vec<io::Error>,
 }
 
@@ -99,9 +102,27 @@ impl Acceptor {
         let mut room = self.cfg.max_connections.map_or(usize::MAX, |max| max.saturating_sub(open_now));
         for _ in 0..self.cfg.batch {
             match sys::accept(listener) {
-                Ok(conn) if room > 0 => {
+                Ok((fd, peer)) if room > 0 => {
+                    let slot = match &self.cfg.per_ip {
+                        None => None,
+                        Some(per_ip) => match per_ip.admit(peer.ip()) {
+                            Some(slot) => Some(slot),
+                            None => {
+                                // Over max_connections_per_ip: refused cleanly, like the above.
+                                stats.on_refused_per_ip();
+                                drop(fd);
+                                if may_warn(&mut self.last_warning) {
+                                    log::warn!(
+                                        target: "kingpin::accept",
+                                        "refused {peer}: max_connections_per_ip reached for its address"
+                                    );
+                                }
+                                continue;
+                            }
+                        },
+                    };
                     room -= 1;
-                    self.accepted.push(conn);
+                    self.accepted.push((fd, peer, slot));
                 }
                 Ok((fd, peer)) => {
                     // Over max_connections: refuse cleanly (the peer sees the close at once).
@@ -240,9 +261,9 @@ impl<H: IoHandler> Role<H> for Acceptor {
             guarded::<H>(core, "on_accept_error", || h.on_accept_error(&e));
         }
         let mut accepted = std::mem::take(&mut self.accepted);
-        for (fd, peer) in accepted.drain(..) {
+        for (fd, peer, slot) in accepted.drain(..) {
             // A refusal is logged where it happens; the peer sees the socket close.
-            let _ = add_connection(h, core, fd, peer, Origin::Accepted);
+            let _ = add_connection(h, core, fd, peer, Origin::Accepted(slot));
         }
         self.accepted = accepted;
     }

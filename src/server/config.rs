@@ -26,6 +26,7 @@ pub struct ServerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) thread_name: String,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_ip: Option<usize>,
     pub(crate) memory_budget: Option<usize>,
     pub(crate) budget_stall: Duration,
     pub(crate) lp: LoopConfig,
@@ -57,6 +58,7 @@ impl ServerConfig {
             shutdown_timeout: Duration::from_secs(5),
             thread_name: "kingpin-io".into(),
             max_connections: None,
+            max_connections_per_ip: None,
             memory_budget: Some(DEFAULT_MEMORY_BUDGET),
             budget_stall: Duration::from_secs(10),
             lp: LoopConfig::default(),
@@ -100,6 +102,18 @@ impl ServerConfig {
     /// and counted in [`crate::Stats::refused`].
     pub fn max_connections(mut self, n: Option<usize>) -> Self {
         self.max_connections = n;
+        self
+    }
+
+    /// Most connections open at once from one peer address, over all IO threads (default: no
+    /// limit; nginx's `limit_conn` on the remote address). An IPv6 peer is counted by its /64
+    /// network — a host gets a whole /64, so counting its addresses one by one would limit
+    /// nothing — and an IPv4-mapped IPv6 peer as its IPv4 address. Beyond the limit, a new
+    /// connection is accepted and closed at once, counted in [`crate::Stats::refused_per_ip`]
+    /// (and [`crate::Stats::refused`]). Behind a proxy or a large NAT every client shares one
+    /// address: set it with that in mind.
+    pub fn max_connections_per_ip(mut self, n: Option<usize>) -> Self {
+        self.max_connections_per_ip = n;
         self
     }
 

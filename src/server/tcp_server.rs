@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::accept_mutex::AcceptShared;
 use super::acceptor::{AcceptConfig, Acceptor};
 use super::config::ServerConfig;
+use crate::base::per_ip::PerIp;
 use crate::base::stats::Stats;
 use crate::reactor::budget::Budget;
 use crate::reactor::handler::IoHandler;
@@ -93,12 +94,13 @@ impl<H: IoHandler> EpollTPServer<H> {
         let accept_cfg = AcceptConfig {
             batch: cfg.accept_batch,
             max_connections: cfg.max_connections,
+            per_ip: cfg.max_connections_per_ip.map(|n| PerIp::new(n.min(u32::MAX as usize) as u32)),
             mutex_delay: cfg.accept_mutex_delay,
             error_backoff: cfg.accept_error_backoff,
         };
         let factory = self.factory;
         let group = LoopGroup::spawn(parts, &cfg.thread_name, cfg.shutdown_timeout, move |index| {
-            (factory(), Acceptor::new(shared.clone(), index, accept_cfg))
+            (factory(), Acceptor::new(shared.clone(), index, accept_cfg.clone()))
         })?;
         log::info!(target: "kingpin::server", "listening on {local_addr} with {} IO threads", cfg.threads);
         Ok(ServerHandle { local_addr, group })

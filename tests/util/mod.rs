@@ -31,6 +31,21 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// Like [`connect`], from the loopback address `from` (any of 127.0.0.0/8): a second peer
+/// address for the per-address limits.
+pub fn connect_from(from: std::net::Ipv4Addr, addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    assert!(from.is_loopback(), "tests use loopback addresses only");
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&SockAddr::from(SocketAddr::from((from, 0)))).unwrap();
+    s.connect_timeout(&SockAddr::from(addr), IO_TIMEOUT).expect("connect");
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
 /// Reads exactly `n` bytes (bounded by the socket's timeout).
 pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
