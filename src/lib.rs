@@ -104,4 +104,5 @@ pub use reactor::handler::{IoHandler, LoopCtx, LoopHandle};
 pub use reactor::shutdown::Shutdown;
 pub use reactor::signal::{on_termination, SignalShutdown};
 pub use server::config::ServerConfig;
+pub use server::strategy::AcceptStrategy;
 pub use server::tcp_server::{EpollTPServer, ServerHandle};

@@ -12,25 +12,40 @@ use std::time::{Duration, Instant};
 
 use util::{connect, connect_from, echo_round_trip};
 
-/// The path of an example binary built next to this test, building it if needed.
+/// The path of an example binary built next to this test, brought up to date first (cargo
+/// builds examples only when asked, so one left from an older build would be tested).
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
-    if !dir.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo).args(["build", "--example", name]).status().unwrap().success();
-        assert!(ok, "building example {name}");
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--example", name]);
+    if profile_dir.ends_with("release") {
+        build.arg("--release");
     }
-    dir
+    assert!(build.status().unwrap().success(), "building example {name}");
+    profile_dir.join("examples").join(name)
+}
+
+/// Kills the example if a test fails before stopping it, so no server outlives its test.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Starts an example on a free loopback port; returns it and the address it printed.
-fn start(name: &str) -> (Child, SocketAddr, BufReader<std::process::ChildStdout>) {
+fn start(name: &str) -> (KillOnDrop, SocketAddr, BufReader<std::process::ChildStdout>) {
     start_with(name, None)
 }
 
 /// Like [`start`], with the child's descriptor limit lowered to `nofile`.
-fn start_with(name: &str, nofile: Option<u64>) -> (Child, SocketAddr, BufReader<std::process::ChildStdout>) {
+fn start_with(name: &str, nofile: Option<u64>) -> (KillOnDrop, SocketAddr, BufReader<std::process::ChildStdout>) {
     let mut cmd = Command::new(example(name));
     cmd.args(["--addr", "127.0.0.1:0", "--threads", "2"]).env("KINGPIN_LOG", "warn").stdout(Stdio::piped());
     if let Some(n) = nofile {
@@ -46,8 +61,8 @@ fn start_with(name: &str, nofile: Option<u64>) -> (Child, SocketAddr, BufReader<
             });
         }
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = KillOnDrop(Some(cmd.spawn().unwrap()));
+    let mut out = BufReader::new(child.0.as_mut().and_then(|c| c.stdout.take()).unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let addr = line
@@ -58,7 +73,8 @@ fn start_with(name: &str, nofile: Option<u64>) -> (Child, SocketAddr, BufReader<
 }
 
 /// Sends SIGINT and waits (bounded) for a clean exit; returns what it printed after.
-fn interrupt(mut child: Child, mut out: BufReader<std::process::ChildStdout>) -> String {
+fn interrupt(mut guard: KillOnDrop, mut out: BufReader<std::process::ChildStdout>) -> String {
+    let mut child = guard.0.take().expect("running");
     let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
     assert!(ok);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -57,6 +57,21 @@ impl Peers {
     }
 
     /// Wakes every loop.
+    /// Wakes the first loop after `me` (in index order, wrapping) that is alive and not over
+    /// its share, so that it takes its turn at accepting; false if there is none.
+    pub(crate) fn wake_next_under_share(&self, me: usize, load: impl Fn(&LoopStats) -> u64 + Copy) -> bool {
+        let n = self.0.len();
+        let next =
+            (1..n).map(|step| (me + step) % n).find(|&i| !self.0[i].stats.is_failed() && !self.over_share(i, load));
+        match next {
+            Some(i) => {
+                self.0[i].inbox.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn wake_all(&self) {
         for p in self.0.iter() {
             p.inbox.wake();
@@ -105,5 +120,14 @@ mod tests {
         assert_eq!(counters[2].0.load(Ordering::Relaxed), 1, "loop 2 holds none");
         peers.wake_all();
         assert_eq!(counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum::<usize>(), 4);
+        // The next in line after 1 is 2 (under its share); after 2, loop 0 is over its share,
+        // so 1 is next.
+        assert!(peers.wake_next_under_share(1, open));
+        assert_eq!(counters[2].0.load(Ordering::Relaxed), 3);
+        assert!(peers.wake_next_under_share(2, open));
+        assert_eq!(counters[1].0.load(Ordering::Relaxed), 2);
+        // A failed loop is skipped; with no one left under its share, nobody is woken.
+        stats[2].on_loop_failed();
+        assert!(!peers.wake_next_under_share(1, open), "0 is over its share, 2 has failed");
     }
 }

@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use super::strategy::AcceptStrategy;
 use crate::reactor::config::{loop_setters, LoopConfig};
 
 /// Settings of an [`crate::EpollTPServer`], built by chained setters.
@@ -21,6 +22,7 @@ pub struct ServerConfig {
     pub(crate) threads: usize,
     pub(crate) backlog: u32,
     pub(crate) accept_batch: usize,
+    pub(crate) accept_strategy: AcceptStrategy,
     pub(crate) accept_mutex_delay: Duration,
     pub(crate) accept_error_backoff: Duration,
     pub(crate) shutdown_timeout: Duration,
@@ -53,6 +55,7 @@ impl ServerConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             backlog: 1024,
             accept_batch: 64,
+            accept_strategy: AcceptStrategy::Mutex,
             accept_mutex_delay: Duration::from_millis(100),
             accept_error_backoff: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(5),
@@ -81,6 +84,13 @@ impl ServerConfig {
     /// (default 64).
     pub fn accept_batch(mut self, n: usize) -> Self {
         self.accept_batch = n.max(1);
+        self
+    }
+
+    /// How the IO threads share the accepting of new connections (default: the accept mutex;
+    /// see [`AcceptStrategy`] for `EPOLLEXCLUSIVE` and `SO_REUSEPORT`).
+    pub fn accept_strategy(mut self, strategy: AcceptStrategy) -> Self {
+        self.accept_strategy = strategy;
         self
     }
 

@@ -1,7 +1,10 @@
-//! The server: [`tcp_server::EpollTPServer`] binds a listening socket and runs N loops whose
-//! role is an [`acceptor::Acceptor`], taking turns at the listener through the accept mutex.
+//! The server: [`tcp_server::EpollTPServer`] binds the listening socket(s) and runs N loops
+//! whose role is an [`acceptor::Acceptor`], sharing the accepting as the
+//! [`strategy::AcceptStrategy`] says (by default, turns at one listener through the accept
+//! mutex).
 
-pub(crate) mod accept_mutex;
+pub(crate) mod accept_shared;
 pub(crate) mod acceptor;
 pub(crate) mod config;
+pub(crate) mod strategy;
 pub(crate) mod tcp_server;

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use super::accept_mutex::AcceptShared;
+use super::accept_shared::AcceptShared;
 use super::acceptor::{AcceptConfig, Acceptor};
 use super::config::ServerConfig;
+use super::strategy::AcceptStrategy;
 use crate::base::per_ip::PerIp;
 use crate::base::stats::Stats;
 use crate::reactor::budget::Budget;
@@ -81,8 +82,16 @@ impl<H: IoHandler> EpollTPServer<H> {
     /// eventfd or thread; nothing is left running then.
     pub fn start(self) -> io::Result<ServerHandle<H>> {
         let cfg = self.config;
-        let listener = sys::tcp_listen(&cfg.addr, cfg.backlog, false)?;
-        let local_addr = sys::local_addr(listener.as_fd())?;
+        let reuse_port = cfg.accept_strategy == AcceptStrategy::ReusePort;
+        let first = sys::tcp_listen(&cfg.addr, cfg.backlog, reuse_port)?;
+        let local_addr = sys::local_addr(first.as_fd())?;
+        let mut listeners = vec![first];
+        if reuse_port {
+            // One listener per thread, all on the address the first one got (its port too).
+            for _ in 1..cfg.threads {
+                listeners.push(sys::tcp_listen(&local_addr, cfg.backlog, true)?);
+            }
+        }
         let mut parts = LoopGroup::<H>::prepare(cfg.threads, &cfg.lp)?;
         if let Some(limit) = cfg.memory_budget {
             let budget = Arc::new(Budget::new(limit, cfg.threads, cfg.budget_stall));
@@ -90,7 +99,7 @@ impl<H: IoHandler> EpollTPServer<H> {
                 p.budget = Some(budget.clone());
             }
         }
-        let shared = Arc::new(AcceptShared::new(listener, LoopGroup::peers(&parts)));
+        let shared = Arc::new(AcceptShared::new(cfg.accept_strategy, listeners, LoopGroup::peers(&parts)));
         let accept_cfg = AcceptConfig {
             batch: cfg.accept_batch,
             max_connections: cfg.max_connections,

@@ -20,6 +20,8 @@ pub(crate) const EPOLLHUP: u32 = libc::EPOLLHUP as u32;
 pub(crate) const EPOLLERR: u32 = libc::EPOLLERR as u32;
 /// Edge-triggered: report a change of readiness once, not for as long as it lasts.
 pub(crate) const EPOLLET: u32 = libc::EPOLLET as u32;
+/// Of the epoll instances watching one fd this way, wake one per event, not all (Linux 4.5).
+pub(crate) const EPOLLEXCLUSIVE: u32 = libc::EPOLLEXCLUSIVE as u32;
 
 /// Creates an epoll instance (`epoll_create1(EPOLL_CLOEXEC)`).
 pub(crate) fn epoll_create() -> io::Result<OwnedFd> {

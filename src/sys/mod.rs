@@ -18,8 +18,8 @@ mod thread;
 
 pub(crate) use addr::{local_addr, peer_addr};
 pub(crate) use epoll::{
-    empty_event, epoll_add, epoll_create, epoll_del, epoll_mod, epoll_wait, EpollEvent, EPOLLERR, EPOLLET, EPOLLHUP,
-    EPOLLIN, EPOLLOUT, EPOLLRDHUP,
+    empty_event, epoll_add, epoll_create, epoll_del, epoll_mod, epoll_wait, EpollEvent, EPOLLERR, EPOLLET,
+    EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP,
 };
 pub(crate) use eventfd::{eventfd, eventfd_read, eventfd_write};
 pub(crate) use rw::{readv, recv, send, sendfile, writev};
