@@ -6,8 +6,11 @@
 
 use std::net::SocketAddr;
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
 use clap::Parser;
-use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, SignalShutdown};
+use kingpin::{AcceptStrategy, Conn, EpollTPServer, IoHandler, ServerConfig, SignalShutdown};
 
 /// Echo every byte back to its sender.
 #[derive(Parser)]
@@ -21,16 +24,27 @@ struct Args {
     /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
     #[arg(long, value_parser = ["edge", "level"])]
     epoll: Option<String>,
+    /// How the IO threads share accepting: `mutex` (the default), `exclusive`
+    /// (EPOLLEXCLUSIVE) or `reuseport` (SO_REUSEPORT).
+    #[arg(long, value_parser = ["mutex", "exclusive", "reuseport"])]
+    accept: Option<String>,
     /// Most connections open at once from one peer address (0: no limit). One address cannot
     /// take every descriptor (IPv6 peers count by /64).
     #[arg(long, default_value_t = 256)]
     max_conns_per_ip: usize,
 }
 
-struct Echo;
+/// Connections accepted by each IO thread, printed when the server stops.
+type Accepted = [AtomicU64];
+
+struct Echo(Arc<Accepted>);
 
 impl IoHandler for Echo {
     type ConnState = ();
+
+    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+        self.0[conn.loop_index()].fetch_add(1, Relaxed);
+    }
 
     fn on_message(&mut self, conn: &mut Conn<'_>) {
         conn.send_input();
@@ -50,7 +64,13 @@ pub fn main() -> std::io::Result<()> {
     if let Some(mode) = &args.epoll {
         config = config.edge_triggered(mode == "edge");
     }
-    let server = EpollTPServer::from_fn(config, || Echo).start()?;
+    config = config.accept_strategy(match args.accept.as_deref() {
+        Some("exclusive") => AcceptStrategy::EpollExclusive,
+        Some("reuseport") => AcceptStrategy::ReusePort,
+        _ => AcceptStrategy::Mutex,
+    });
+    let accepted: Arc<Accepted> = (0..config.get_threads()).map(|_| AtomicU64::new(0)).collect();
+    let server = EpollTPServer::new(config, Arc::clone(&accepted), |a| Echo(a.clone())).start()?;
     signals.arm(server.shutdown_handle());
     println!(
         "echo_server listening on {} with {} IO threads (Ctrl+C to stop)",
@@ -58,6 +78,7 @@ pub fn main() -> std::io::Result<()> {
         server.loops().len()
     );
     server.join()?;
-    println!("stopped");
+    let counts: Vec<String> = accepted.iter().map(|n| n.load(Relaxed).to_string()).collect();
+    println!("stopped; connections accepted per IO thread: {}", counts.join(" "));
     Ok(())
 }

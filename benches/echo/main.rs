@@ -37,6 +37,7 @@ mod mio_echo;
 #[path = "../peers/tokio_echo.rs"]
 mod tokio_echo;
 
+mod accept;
 mod http;
 mod load;
 mod measure;
@@ -132,6 +133,8 @@ fn run() -> io::Result<()> {
     }
     let (only, shape_filter) = (&plan.only, &plan.shape_filter);
     let mut http_results = HttpResults::new();
+    let mut accept_results = accept::AcceptResults::new();
+    let run_accept = "accept strategies".contains(shape_filter.as_str()) && selected(only, "kingpin");
     let http_skipped = match plan.http {
         None => Some("not part of this run".to_string()),
         Some(_) if !"http".contains(shape_filter.as_str()) && !shape_filter.is_empty() => {
@@ -190,10 +193,25 @@ fn run() -> io::Result<()> {
                 http_results.entry(kind).or_default().push(s);
             }
         }
+        if run_accept {
+            let n = accept::STRATEGIES.len();
+            for k in 0..n {
+                let strategy = accept::STRATEGIES[(k + rep) % n];
+                let t = Instant::now();
+                let server = accept::start(strategy, pin, &log)?;
+                let (s, counts) = accept::measure(server, plan.warmup, plan.window)
+                    .map_err(|e| io::Error::other(format!("churn with accept {strategy}: {e}")))?;
+                print_sample(rep, &format!("churn, accepts per thread {counts:?}"), strategy, &s, t);
+                accept_results.entry(strategy).or_default().push((s, counts));
+            }
+        }
     }
     let took = started.elapsed();
     let names: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
-    let report = report(&plan, &names, first_scale, &results, &http_results, http_skipped.as_deref(), took);
+    let mut report = report(&plan, &names, first_scale, &results, &http_results, http_skipped.as_deref(), took);
+    if !accept_results.is_empty() {
+        report.push_str(&accept::section(&accept_results));
+    }
     println!("{report}");
     if let Some(dir) = &plan.out_dir {
         let pictures = dir.join("pictures");

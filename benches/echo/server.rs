@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 /// Set in a server child: which server to run.
@@ -95,6 +95,8 @@ pub struct Server {
     child: Child,
     pub pid: u32,
     pub addr: SocketAddr,
+    /// What the child prints after its address (none for children started otherwise).
+    out: Option<BufReader<ChildStdout>>,
 }
 
 impl Server {
@@ -158,7 +160,8 @@ impl Server {
         let pid = child.id();
         let mut line = String::new();
         // The child prints its address first; EOF (it died) ends the read.
-        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let mut out = BufReader::new(child.stdout.take().expect("piped"));
+        out.read_line(&mut line)?;
         let addr = line
             .split("listening on ")
             .nth(1)
@@ -170,13 +173,34 @@ impl Server {
             let _ = child.wait();
             return Err(io::Error::other(format!("{name}: no address in {line:?} (see {})", log.display())));
         };
-        Ok(Server { child, pid, addr })
+        Ok(Server { child, pid, addr, out: Some(out) })
+    }
+
+    /// Stops the server as Ctrl+C does and returns what it printed from then on (bounded:
+    /// killed after 10 s).
+    pub fn interrupt(mut self) -> io::Result<String> {
+        // SAFETY: kill only sends a signal to our own child's pid.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGINT);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait()?.is_none() {
+            if std::time::Instant::now() > deadline {
+                return Err(io::Error::other("the server did not stop on SIGINT within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut rest = String::new();
+        if let Some(out) = self.out.as_mut() {
+            io::Read::read_to_string(out, &mut rest)?;
+        }
+        Ok(rest)
     }
 
     /// Wraps a child that was started otherwise (e.g. nginx), listening on `addr`.
     pub fn from_child(child: Child, addr: SocketAddr) -> Server {
         let pid = child.id();
-        Server { child, pid, addr }
+        Server { child, pid, addr, out: None }
     }
 
     /// CPU time of the whole process (all threads, live and dead): its CPU-time clock

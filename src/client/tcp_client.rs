@@ -67,7 +67,7 @@ impl<H: IoHandler> EpollTPClient<H> {
     /// `TPSharedDataForClient`): `factory` runs once on each IO thread with `shared`.
     pub fn new<S, F>(config: ClientConfig, shared: Arc<S>, factory: F) -> Self
     where
-        S: Send + Sync + 'static,
+        S: Send + Sync + ?Sized + 'static,
         F: Fn(&Arc<S>) -> H + Send + Sync + 'static,
     {
         Self::from_fn(config, move || factory(&shared))

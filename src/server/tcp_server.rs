@@ -58,10 +58,11 @@ pub struct EpollTPServer<H> {
 
 impl<H: IoHandler> EpollTPServer<H> {
     /// A server whose handlers are built from data shared by all IO threads (the original's
-    /// `TPSharedData`): `factory` runs once on each IO thread with `shared`.
+    /// `TPSharedData`): `factory` runs once on each IO thread with `shared` (any `Arc`, a slice or a trait
+    /// object too).
     pub fn new<S, F>(config: ServerConfig, shared: Arc<S>, factory: F) -> Self
     where
-        S: Send + Sync + 'static,
+        S: Send + Sync + ?Sized + 'static,
         F: Fn(&Arc<S>) -> H + Send + Sync + 'static,
     {
         EpollTPServer { config, factory: Arc::new(move || factory(&shared)) }
