@@ -200,6 +200,7 @@ fn stress_client_plays_1000_games_on_2000_connections() {
         moves: 16,
         threads: 2,
         timeout: Duration::from_secs(25),
+        flooders: 0,
     };
     let report = stress::run(&opts).unwrap();
     eprintln!("{report}");
@@ -227,6 +228,7 @@ fn stress_client_without_a_server_says_so() {
         moves: 4,
         threads: 1,
         timeout: Duration::from_secs(10),
+        flooders: 0,
     };
     let err = stress::run(&opts).unwrap_err().to_string();
     assert!(err.contains("no chess server at 127.0.0.1") && err.contains("refused"), "{err}");

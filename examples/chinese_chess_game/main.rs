@@ -75,6 +75,9 @@ enum Command {
         /// Longest the run may take, in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Extra connections that flood moves out of turn beside the games (even; 0: none).
+        #[arg(long, default_value_t = 0)]
+        flooders: usize,
     },
 }
 
@@ -125,9 +128,15 @@ fn main() {
     let result = match Args::parse().command {
         Command::Server { addr, threads, backlog, max_conns_per_ip } => serve(addr, threads, backlog, max_conns_per_ip),
         Command::Play { addr, no_colour } => client::play(addr, !no_colour),
-        Command::Stress { addr, connections, moves, threads, timeout } => {
-            let opts =
-                stress::StressOptions { addr, connections, moves, threads, timeout: Duration::from_secs(timeout) };
+        Command::Stress { addr, connections, moves, threads, timeout, flooders } => {
+            let opts = stress::StressOptions {
+                addr,
+                connections,
+                moves,
+                threads,
+                timeout: Duration::from_secs(timeout),
+                flooders,
+            };
             println!("stress: {connections} connections to {addr}, {moves} plies per game, {threads} IO threads");
             stress::run(&opts).map(|report| {
                 println!("{report}");

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,10 @@ pub struct StressOptions {
     pub threads: usize,
     /// Longest the whole run may take.
     pub timeout: Duration,
+    /// Extra connections (even: they pair with each other, before the players connect) that
+    /// flood moves out of turn as fast as the server takes them, reading what it answers: a
+    /// hostile load beside the measured games.
+    pub flooders: usize,
 }
 
 /// What a run measured.
@@ -48,6 +52,9 @@ pub struct StressReport {
     pub errors: u64,
     /// The first few errors, for the report.
     pub samples: Vec<String>,
+    /// Flooding connections, and the bytes they sent while the games ran.
+    pub flooders: usize,
+    pub flood_bytes: u64,
 }
 
 impl fmt::Display for StressReport {
@@ -75,6 +82,14 @@ impl fmt::Display for StressReport {
             ms(self.p99),
             ms(self.max)
         )?;
+        if self.flooders > 0 {
+            writeln!(
+                f,
+                "flood            {} connections sent {} MiB of moves out of turn",
+                self.flooders,
+                self.flood_bytes >> 20
+            )?;
+        }
         write!(f, "errors           {}", self.errors)?;
         for s in &self.samples {
             write!(f, "\n  {s}")?;
@@ -280,6 +295,10 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
         samples: Mutex::new(Vec::new()),
         seeds: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
     });
+    if opts.flooders % 2 != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "--flooders must be even: they play each other"));
+    }
+    let flood = Flood::start(opts.addr, opts.flooders)?;
     let config = ClientConfig::default().threads(opts.threads).connect_timeout(Duration::from_secs(30));
     let t = tally.clone();
     let client = EpollTPClient::from_fn(config, move || {
@@ -293,6 +312,7 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
     }
     let finished = client.wait_idle(opts.timeout);
     let elapsed = tally.started.elapsed();
+    let flood_bytes = flood.stop();
     client.shutdown();
     client.join()?;
     if !finished {
@@ -327,5 +347,76 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
         max: micros(lat.last().copied()),
         errors: tally.errors.load(Ordering::Relaxed),
         samples,
+        flooders: opts.flooders,
+        flood_bytes,
     })
+}
+
+/// The flooding connections: each a thread writing moves out of turn in 16 KiB batches, and
+/// one reading (and dropping) what the server answers, until stopped.
+struct Flood {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Flood {
+    /// Connects `n` flooders one after another, each waiting for the server to seat it, so
+    /// that they pair with each other.
+    fn start(addr: SocketAddr, n: usize) -> io::Result<Flood> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut threads = Vec::new();
+        // Red floods its opening move over and over (legal once, then illegal), black its own
+        // out of turn: every line is handled, and answered with an error.
+        let batch: Vec<u8> =
+            ["MOVE a0 a1\n", "MOVE a9 a8\n"].iter().cycle().take(16 << 10 >> 4).flat_map(|l| l.bytes()).collect();
+        for _ in 0..n {
+            let stream = std::net::TcpStream::connect(addr)?;
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            // WELCOME, then WAIT or START: seated.
+            let mut reader = io::BufReader::new(stream.try_clone()?);
+            for _ in 0..2 {
+                let mut line = String::new();
+                io::BufRead::read_line(&mut reader, &mut line)?;
+            }
+            stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+            let (stop_r, stop_w, sent_w) = (stop.clone(), stop.clone(), sent.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 10];
+                while !stop_r.load(Ordering::Relaxed) {
+                    match io::Read::read(&mut reader, &mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                        Err(_) => break,
+                    }
+                }
+            }));
+            let mut writer = stream;
+            writer.set_write_timeout(Some(Duration::from_millis(100)))?;
+            let batch = batch.clone();
+            threads.push(std::thread::spawn(move || {
+                while !stop_w.load(Ordering::Relaxed) {
+                    match io::Write::write(&mut writer, &batch) {
+                        Ok(n) => {
+                            sent_w.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                        Err(_) => break,
+                    }
+                }
+            }));
+        }
+        Ok(Flood { stop, sent, threads })
+    }
+
+    /// Stops the flood; returns the bytes it sent.
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        self.sent.load(Ordering::Relaxed)
+    }
 }

@@ -59,9 +59,10 @@ impl ConnShared {
 /// they were made from one thread. Once the connection has closed they fail with
 /// [`Error::Closed`]. Sends respect the connection's backpressure: while the output waiting
 /// for it (in the loop's mailbox and unsent in its buffer) is at the high water mark
-/// ([`crate::ServerConfig::water_marks`]), they are refused with [`Error::Full`], so a peer
-/// that does not read cannot make other threads queue without bound. A command that races with the close is dropped by the loop, which checks
-/// the [`ConnId`]'s generation, so a handle can never reach a connection that reused the slot.
+/// ([`crate::ServerConfig::write_water_marks`]), they are refused with [`Error::Full`], so a
+/// peer that does not read cannot make other threads queue without bound. A command that races
+/// with the close is dropped by the loop, which checks the [`ConnId`]'s generation, so a handle
+/// can never reach a connection that reused the slot.
 ///
 /// # Examples
 ///

@@ -58,7 +58,7 @@ const MIN_RECV: usize = 1024;
 pub(crate) struct Filled {
     /// Bytes read; 0 means end of stream.
     pub(crate) bytes: usize,
-    /// The read took all the room it offered: more may be waiting in the socket.
+    /// The read took all it asked for: more may be waiting in the socket.
     pub(crate) full: bool,
 }
 
@@ -683,7 +683,7 @@ impl Buffer {
         }
         let room = self.writable_len();
         if room < MIN_RECV {
-            return self.read_spill(fd).map(|f| f.bytes);
+            return self.read_spill(fd, usize::MAX).map(|f| f.bytes);
         }
         let n = sys::recv(fd, &mut self.buf[self.write..])?;
         self.write += n;
@@ -692,57 +692,64 @@ impl Buffer {
             return Ok(first.bytes);
         }
         // The region is full and more may be waiting: take it with the spill array now.
-        match self.read_spill(fd) {
+        match self.read_spill(fd, usize::MAX) {
             Ok(more) => Ok(first.bytes + more.bytes),
             // End of stream or an error comes back on the next call; these bytes count now.
             Err(_) => Ok(first.bytes),
         }
     }
 
-    /// One read system call, for a connection whose last read took `last` bytes (0: none yet):
-    /// a plain `recv` into the writable region when it has room for twice that (and at least
-    /// 1 KiB), else `readv` into the region and the spill array — a first read, a burst, or a
-    /// buffer too small for what comes. Tells whether the read took all the room it offered.
-    pub(crate) fn fill_from(&mut self, fd: BorrowedFd<'_>, last: usize) -> io::Result<Filled> {
+    /// One read system call of at most `cap` bytes, for a connection whose last read took
+    /// `last` bytes (0: none yet): a plain `recv` into the writable region when it has room for
+    /// twice that (and at least 1 KiB), else `readv` into the region and the spill array — a
+    /// first read, a burst, or a buffer too small for what comes. Tells whether the read took
+    /// all it asked for (more may be waiting).
+    pub(crate) fn fill_from(&mut self, fd: BorrowedFd<'_>, last: usize, cap: usize) -> io::Result<Filled> {
         let writable = self.writable_len();
         if (writable < MIN_READ_SPACE || writable < self.capacity() / 8) && self.read > PREPEND {
             self.compact();
         }
         let room = self.writable_len();
+        let cap = cap.max(1);
         if last == 0 || room < MIN_RECV || room < last.saturating_mul(2) {
-            return self.read_spill(fd);
+            return self.read_spill(fd, cap);
         }
-        let n = sys::recv(fd, &mut self.buf[self.write..])?;
+        let take = room.min(cap);
+        let n = sys::recv(fd, &mut self.buf[self.write..self.write + take])?;
         self.write += n;
-        Ok(Filled { bytes: n, full: n == room })
+        Ok(Filled { bytes: n, full: n == take })
     }
 
-    /// One `readv` into the writable region and the thread's spill array. A read of 0 bytes
-    /// (end of stream) comes back as `Ok` with `bytes == 0`.
-    fn read_spill(&mut self, fd: BorrowedFd<'_>) -> io::Result<Filled> {
+    /// One `readv` of at most `cap` bytes into the writable region and the thread's spill
+    /// array. A read of 0 bytes (end of stream) comes back as `Ok` with `bytes == 0`.
+    fn read_spill(&mut self, fd: BorrowedFd<'_>, cap: usize) -> io::Result<Filled> {
         // The thread's array, unless it is gone (thread exit) or in use (it never is: the read
         // calls nothing back); then a fresh one.
-        match EXTRA.try_with(|cell| cell.try_borrow_mut().ok().map(|mut extra| self.read_with_extra(fd, &mut extra))) {
+        match EXTRA
+            .try_with(|cell| cell.try_borrow_mut().ok().map(|mut extra| self.read_with_extra(fd, &mut extra, cap)))
+        {
             Ok(Some(result)) => result,
-            _ => self.read_with_extra(fd, &mut vec![0u8; EXTRA_READ]),
+            _ => self.read_with_extra(fd, &mut vec![0u8; EXTRA_READ], cap),
         }
     }
 
-    /// One `readv` into the writable region and `extra`; appends what landed in `extra`.
-    fn read_with_extra(&mut self, fd: BorrowedFd<'_>, extra: &mut [u8]) -> io::Result<Filled> {
-        let writable = self.writable_len();
+    /// One `readv` of at most `cap` bytes into the writable region and `extra`; appends what
+    /// landed in `extra`.
+    fn read_with_extra(&mut self, fd: BorrowedFd<'_>, extra: &mut [u8], cap: usize) -> io::Result<Filled> {
+        let in_place = self.writable_len().min(cap);
+        let spill = extra.len().min(cap - in_place);
         let n = {
-            let (_, tail) = self.buf.split_at_mut(self.write);
-            let mut iov = [IoSliceMut::new(tail), IoSliceMut::new(extra)];
+            let tail = &mut self.buf[self.write..self.write + in_place];
+            let mut iov = [IoSliceMut::new(tail), IoSliceMut::new(&mut extra[..spill])];
             sys::readv(fd, &mut iov)?
         };
-        if n <= writable {
+        if n <= in_place {
             self.write += n;
         } else {
-            self.write = self.buf.len();
-            self.extend_from_slice(&extra[..n - writable]);
+            self.write += in_place;
+            self.extend_from_slice(&extra[..n - in_place]);
         }
-        Ok(Filled { bytes: n, full: n == writable + extra.len() })
+        Ok(Filled { bytes: n, full: n == in_place + spill })
     }
 
     /// Reallocates the buffer down to `max_capacity` (plus the [`PREPEND`](Self::PREPEND)

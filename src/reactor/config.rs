@@ -24,6 +24,7 @@ pub(crate) struct LoopConfig {
     pub(crate) nodelay: bool,
     pub(crate) buffer_capacity: usize,
     pub(crate) max_input: usize,
+    pub(crate) read_per_turn: usize,
     pub(crate) panic_policy: PanicPolicy,
     pub(crate) half_close: bool,
     pub(crate) idle: IdleTimeouts,
@@ -43,6 +44,7 @@ impl Default for LoopConfig {
             nodelay: true,
             buffer_capacity: 4096,
             max_input: 1 << 20,
+            read_per_turn: 64 << 10,
             panic_policy: PanicPolicy::CloseConnection,
             half_close: false,
             idle: IdleTimeouts::default(),
@@ -115,6 +117,16 @@ macro_rules! loop_setters {
             /// line or a request head; raise it for protocols that buffer whole large messages).
             pub fn max_input_buffer(mut self, n: usize) -> Self {
                 self.lp.max_input = n.max(1);
+                self
+            }
+
+            /// Most bytes read from one connection in one loop turn (default 64 KiB). What a
+            /// peer sends beyond it waits in the kernel for the next turn, after every other
+            /// ready connection has had its turn: a peer that floods cannot hold its thread
+            /// while the others wait. Larger values trade that fairness for fewer system calls
+            /// on bulk transfers.
+            pub fn max_read_per_turn(mut self, n: usize) -> Self {
+                self.lp.read_per_turn = n.max(1);
                 self
             }
 

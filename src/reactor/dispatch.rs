@@ -138,7 +138,7 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
         return;
     }
     let input = c.input.get_or_insert_with(|| core.env.pool.get());
-    let result = input.fill_from(c.out.fd.as_fd(), c.last_read as usize);
+    let result = input.fill_from(c.out.fd.as_fd(), c.last_read as usize, core.read_cap);
     core.env.stats.on_read_call();
     if c.state.is_lingering() {
         // Closing: what the peer still sends is dropped; its end (or an error) ends the wait.

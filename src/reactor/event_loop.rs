@@ -20,7 +20,7 @@ use super::callback::run_guarded;
 use super::command::{Command, LoopMailbox};
 use super::dispatch::{self, read_listed};
 use super::handler::{Core, IoHandler, LoopCtx, Remote};
-use super::loop_core::LoopCore;
+use super::loop_core::{LoopCore, MIN_READ_PER_TURN, TURN_READ_BUDGET};
 use super::memory::{check_budget, give_back};
 use super::parts::LoopParts;
 use super::role::Role;
@@ -137,6 +137,7 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         let n = sys::epoll_wait(self.core.epoll.as_fd(), &mut self.events, timeout)?;
         let (h, core) = (&mut self.handler, &mut self.core);
         core.env.now = Instant::now();
+        core.read_cap = read_cap(core.cfg.read_per_turn, n + core.read_next.len());
         self.role.after_wait(h, core, &self.events[..n]);
         let mut woken = false;
         for event in &self.events[..n] {
@@ -241,6 +242,12 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
     }
 }
 
+/// What one connection may read this turn, with `ready` connections to read: the turn's
+/// budget shared among them, within the bounds.
+fn read_cap(max: usize, ready: usize) -> usize {
+    (TURN_READ_BUDGET / ready.max(1)).clamp(MIN_READ_PER_TURN.min(max), max)
+}
+
 /// Applies a connection command from another thread, if the connection is still open; the
 /// caller settles it afterwards.
 fn apply<S>(core: &mut LoopCore<S, impl Sized>, cmd: ConnCommand) {
@@ -264,4 +271,20 @@ fn apply<S>(core: &mut LoopCore<S, impl Sized>, cmd: ConnCommand) {
         ConnCommand::ShutdownWrite(_) => conn.shutdown_write(),
     }
     core.touched.push(id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A turn's read budget is shared among the ready connections, within the bounds.
+    #[test]
+    fn read_cap_shares_the_turn_budget() {
+        let max = 64 << 10;
+        assert_eq!(read_cap(max, 0), max, "nothing else ready: the most one connection may read");
+        assert_eq!(read_cap(max, 1), max);
+        assert_eq!(read_cap(max, 8), TURN_READ_BUDGET / 8);
+        assert_eq!(read_cap(max, 10_000), MIN_READ_PER_TURN, "never less than the smallest bite");
+        assert_eq!(read_cap(1000, 10_000), 1000, "nor more than the configured most");
+    }
 }

@@ -53,13 +53,25 @@ pub(crate) struct LoopCore<S, T> {
     pub(crate) last_give_back: Instant,
     /// A hand-back of freed memory is waiting for this time (at most one a second).
     pub(crate) give_back_due: Option<Instant>,
+    /// Most bytes read from one connection this turn: the turn's share of
+    /// [`TURN_READ_BUDGET`] among the connections ready, within
+    /// [`MIN_READ_PER_TURN`]..=`max_read_per_turn`.
+    pub(crate) read_cap: usize,
     /// Shutdown has begun.
     pub(crate) shutting_down: bool,
 }
 
+/// What one turn reads, about, shared among the connections that are ready: a turn with many
+/// busy peers gives each a smaller bite, so none waits long behind the others.
+pub(crate) const TURN_READ_BUDGET: usize = 256 << 10;
+
+/// The smallest bite of a turn's read budget.
+pub(crate) const MIN_READ_PER_TURN: usize = 8 << 10;
+
 impl<S, T> LoopCore<S, T> {
     pub(crate) fn new(env: Env, epoll: OwnedFd, cfg: LoopConfig, budget: Option<Arc<Budget>>) -> Self {
         let now = env.now;
+        let read_cap = cfg.read_per_turn;
         LoopCore {
             conns: Slab::new(),
             env,
@@ -79,6 +91,7 @@ impl<S, T> LoopCore<S, T> {
             peak_held: 0,
             last_give_back: now,
             give_back_due: None,
+            read_cap,
             shutting_down: false,
         }
     }
