@@ -106,3 +106,8 @@ pub use reactor::signal::{on_termination, SignalShutdown};
 pub use server::config::ServerConfig;
 pub use server::strategy::AcceptStrategy;
 pub use server::tcp_server::{EpollTPServer, ServerHandle};
+
+/// The README's code, compiled and run as doc tests so that it stays true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -369,3 +369,20 @@ fn max_connections_per_ip_refuses_one_address_past_its_share() {
     assert_eq!(echo_round_trip(&mut again, b"again"), b"again");
     assert_eq!(server.stats().refused_per_ip, 80);
 }
+
+/// With the defaults, one address may hold 1,024 connections and no more: a squatter cannot
+/// take every descriptor of a server whose user never touched the config.
+#[test]
+fn by_default_one_address_holds_at_most_1024_connections() {
+    const DEFAULT_PER_IP: u64 = 1024;
+    let (server, _) = echo_server(ServerConfig::default().threads(2));
+    let addr = server.local_addr();
+    let squat: Vec<_> = (0..DEFAULT_PER_IP + 16).map(|_| connect(addr)).collect();
+    wait_until(Duration::from_secs(20), "1,024 open and 16 refused", || {
+        let stats = server.stats();
+        (stats.connections, stats.refused_per_ip) == (DEFAULT_PER_IP, 16)
+    });
+    let mut other = util::connect_from("127.0.0.2".parse().unwrap(), addr);
+    assert_eq!(echo_round_trip(&mut other, b"other"), b"other");
+    drop(squat);
+}

@@ -39,6 +39,10 @@ pub struct ServerConfig {
 /// otherwise hold some 20 GiB.
 const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
 
+/// The default cap on connections from one address: far above what one honest client opens,
+/// and about 5% of a process allowed 20,000 descriptors, so one address cannot take them all.
+pub(crate) const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1024;
+
 impl Default for ServerConfig {
     /// Listens on `127.0.0.1` at a port the system picks, one thread per CPU.
     fn default() -> Self {
@@ -61,7 +65,7 @@ impl ServerConfig {
             shutdown_timeout: Duration::from_secs(5),
             thread_name: "kingpin-io".into(),
             max_connections: None,
-            max_connections_per_ip: None,
+            max_connections_per_ip: Some(DEFAULT_MAX_CONNECTIONS_PER_IP),
             memory_budget: Some(DEFAULT_MEMORY_BUDGET),
             budget_stall: Duration::from_secs(10),
             lp: LoopConfig::default(),
@@ -115,13 +119,13 @@ impl ServerConfig {
         self
     }
 
-    /// Most connections open at once from one peer address, over all IO threads (default: no
-    /// limit; nginx's `limit_conn` on the remote address). An IPv6 peer is counted by its /64
+    /// Most connections open at once from one peer address, over all IO threads (default
+    /// 1,024; `None`: no limit; nginx's `limit_conn` on the remote address). An IPv6 peer is counted by its /64
     /// network — a host gets a whole /64, so counting its addresses one by one would limit
     /// nothing — and an IPv4-mapped IPv6 peer as its IPv4 address. Beyond the limit, a new
     /// connection is accepted and closed at once, counted in [`crate::Stats::refused_per_ip`]
     /// (and [`crate::Stats::refused`]). Behind a proxy or a large NAT every client shares one
-    /// address: set it with that in mind.
+    /// address: set it with that in mind (a load test from one machine may need `None`).
     pub fn max_connections_per_ip(mut self, n: Option<usize>) -> Self {
         self.max_connections_per_ip = n;
         self
