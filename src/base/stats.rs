@@ -163,7 +163,8 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Bytes written to sockets.
     pub bytes_out: u64,
-    /// Connections closed because they exceeded a buffer limit (input or output cap).
+    /// Connections closed because they exceeded a buffer limit (input or output cap), or were
+    /// stalled by the memory budget.
     pub closed_by_limit: u64,
     /// Callbacks that panicked (each closed its connection).
     pub panics: u64,
@@ -177,7 +178,8 @@ pub struct Stats {
     pub refused_per_ip: u64,
     /// Connections closed by an idle timeout.
     pub closed_idle: u64,
-    /// Bytes of buffer capacity held by connections now (updated once per loop turn).
+    /// Bytes held now in connection buffers (their capacity), pooled buffers and sends waiting
+    /// in the loops' mailboxes (updated once per loop turn).
     pub buffered_bytes: u64,
     /// System calls that read from connections (`recv`, `readv`), those that found nothing
     /// included.

@@ -209,6 +209,26 @@ impl Connector {
 
     /// Shutdown or exit: stops taking targets, and reports every target that will now never
     /// connect — queued, connecting, or waiting to retry — as `Interrupted`.
+    /// This loop fails while the others go on: its own connects and retries fail, and the
+    /// shared queue of targets is left to the other loops.
+    fn leave<H: IoHandler>(&mut self, h: &mut H, core: &mut Core<H>) {
+        self.enabled = false;
+        for id in self.attempts.ids() {
+            self.failed(h, core, id, io::Error::other("the IO loop failed before the connect finished"));
+        }
+        for due in self.timers.take_all() {
+            if let Due::Retry(entry) = due {
+                report_failure(
+                    h,
+                    core,
+                    entry.ticket,
+                    io::Error::other("the IO loop failed before the retry"),
+                    entry.attempts,
+                );
+            }
+        }
+    }
+
     fn abandon<H: IoHandler>(&mut self, h: &mut H, core: &mut Core<H>) {
         self.enabled = false;
         // The first loop here gets the whole queue.
@@ -296,7 +316,11 @@ impl<H: IoHandler> Role<H> for Connector {
         self.abandon(h, core);
     }
 
-    fn finish(&mut self, h: &mut H, core: &mut Core<H>) {
-        self.abandon(h, core);
+    fn finish(&mut self, h: &mut H, core: &mut Core<H>, failed: bool) {
+        if failed && self.pool.peers().is_some_and(|p| p.others_live(self.index)) {
+            self.leave(h, core);
+        } else {
+            self.abandon(h, core);
+        }
     }
 }

@@ -38,6 +38,11 @@ impl Peers {
         mine > share + (share / 8).max(1)
     }
 
+    /// Whether a loop other than `me` still runs (has not failed).
+    pub(crate) fn others_live(&self, me: usize) -> bool {
+        self.0.iter().enumerate().any(|(i, p)| i != me && !p.stats.is_failed())
+    }
+
     /// Sum of `load` over all loops.
     pub(crate) fn total(&self, load: impl Fn(&LoopStats) -> u64) -> u64 {
         self.0.iter().map(|p| load(&p.stats)).sum()
@@ -56,7 +61,6 @@ impl Peers {
         }
     }
 
-    /// Wakes every loop.
     /// Wakes the first loop after `me` (in index order, wrapping) that is alive and not over
     /// its share, so that it takes its turn at accepting; false if there is none.
     pub(crate) fn wake_next_under_share(&self, me: usize, load: impl Fn(&LoopStats) -> u64 + Copy) -> bool {

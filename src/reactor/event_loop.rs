@@ -110,7 +110,8 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
                 break Ok(());
             }
         };
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.finish())) {
+        let failed = result.is_err();
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.finish(failed))) {
             log::error!(
                 target: "kingpin::loop",
                 "loop {}: panicked while closing: {}",
@@ -234,10 +235,11 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         }
     }
 
-    /// Last rites when the loop exits: refuse new commands, let the role go, close what is left.
-    fn finish(&mut self) {
+    /// Last rites when the loop exits (`failed`: abnormally, while the others go on): refuse
+    /// new commands, let the role go, close what is left.
+    fn finish(&mut self, failed: bool) {
         drop(self.mailbox.close());
-        self.role.finish(&mut self.handler, &mut self.core);
+        self.role.finish(&mut self.handler, &mut self.core, failed);
         self.force_close_all();
     }
 }

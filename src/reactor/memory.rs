@@ -1,5 +1,5 @@
-//! A loop's side of memory. Once per turn it publishes what its connections' buffers and its
-//! buffer pool hold and follows the budget's verdict: while it is exhausted, the connections
+//! A loop's side of memory. Once per turn it publishes what its connections' buffers, its
+//! buffer pool and its mailbox hold and follows the budget's verdict: while it is exhausted, the connections
 //! holding the most stop reading (small ones finish their frames and let go), nothing is
 //! accepted, and a large holder that stays stuck for the budget's stall timeout is closed. And
 //! when the loop's buffers shrink by a lot, the freed memory goes back to the system.
@@ -61,6 +61,8 @@ pub(crate) fn check_budget<H: IoHandler>(h: &mut H, core: &mut Core<H>) {
     for id in core.conns.ids() {
         let Some(c) = core.conns.get_mut(id) else { continue };
         if c.held < LARGE_HOLDER || !c.state.is_reading() {
+            // It let go (or stopped reading): progress, so its clock starts again if it grows.
+            c.held_back_since = None;
             continue;
         }
         match c.held_back_since {

@@ -30,6 +30,8 @@ pub(crate) trait Role<H: IoHandler> {
     /// Shutdown begins: take no more connections; report what will never connect.
     fn begin_shutdown(&mut self, h: &mut H, core: &mut Core<H>);
 
-    /// The loop is exiting (also after a failed wait): let go of what is shared.
-    fn finish(&mut self, h: &mut H, core: &mut Core<H>);
+    /// The loop is exiting: let go of what is shared. `failed`: it ends abnormally (a failed
+    /// wait, a panic outside any callback) while the other loops go on, so what they share
+    /// stays theirs; only this loop's own part is given up.
+    fn finish(&mut self, h: &mut H, core: &mut Core<H>, failed: bool);
 }

@@ -194,6 +194,21 @@ impl Acceptor {
         }
     }
 
+    /// This loop stops accepting while the others go on (it failed): releases the mutex and
+    /// the listener. A listener of its own (`ReusePort`) is stopped, so that the kernel sends
+    /// new connections to the other threads' listeners instead of leaving them in a queue that
+    /// nobody takes from.
+    fn leave<S, T>(&mut self, core: &LoopCore<S, T>) {
+        self.enabled = false;
+        self.guard = None;
+        self.unregister(core);
+        if self.shared.strategy() == AcceptStrategy::ReusePort {
+            if let Err(e) = sys::stop_listening(self.shared.listener(self.index)) {
+                log::debug!(target: "kingpin::accept", "loop {}: stopping its listener: {e}", self.index);
+            }
+        }
+    }
+
     /// Stops accepting for good (shutdown, exit): releases the mutex and the listener, and
     /// stops the listener itself.
     fn disable<S, T>(&mut self, core: &LoopCore<S, T>) {
@@ -365,7 +380,11 @@ impl<H: IoHandler> Role<H> for Acceptor {
         self.disable(core);
     }
 
-    fn finish(&mut self, _h: &mut H, core: &mut Core<H>) {
-        self.disable(core);
+    fn finish(&mut self, _h: &mut H, core: &mut Core<H>, failed: bool) {
+        if failed && self.shared.peers.others_live(self.index) {
+            self.leave(core);
+        } else {
+            self.disable(core);
+        }
     }
 }
