@@ -3,6 +3,12 @@
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:9000 --threads 4
 //! ```
+//!
+//! A startup error (the address is in use, a bad `KINGPIN_LOG`) prints one line and exits 1.
+
+#[path = "common/cli.rs"]
+#[allow(clippy::duplicate_mod)] // the echo bench includes both servers
+mod cli;
 
 use std::net::SocketAddr;
 
@@ -19,7 +25,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:9000")]
     addr: SocketAddr,
     /// IO threads (default: one per CPU).
-    #[arg(long)]
+    #[arg(long, value_parser = cli::at_least_one)]
     threads: Option<usize>,
     /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
     #[arg(long, value_parser = ["edge", "level"])]
@@ -51,11 +57,18 @@ impl IoHandler for Echo {
     }
 }
 
+/// Runs the server until Ctrl+C; on a startup error prints one line and exits 1. Returns a
+/// `Result` for the benchmark, which runs it in its own process.
 pub fn main() -> std::io::Result<()> {
+    run().unwrap_or_else(|e| cli::fail("echo_server", e));
+    Ok(())
+}
+
+fn run() -> Result<(), String> {
     let args = Args::parse();
     // First, so that every thread started later (the logger's too) leaves the signals to it.
-    let signals = SignalShutdown::install()?;
-    let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
+    let signals = SignalShutdown::install().map_err(cli::context("cannot watch for Ctrl+C"))?;
+    let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     let per_ip = (args.max_conns_per_ip > 0).then_some(args.max_conns_per_ip);
     let mut config = ServerConfig::new(args.addr).max_connections_per_ip(per_ip);
     if let Some(n) = args.threads {
@@ -70,14 +83,16 @@ pub fn main() -> std::io::Result<()> {
         _ => AcceptStrategy::Mutex,
     });
     let accepted: Arc<Accepted> = (0..config.get_threads()).map(|_| AtomicU64::new(0)).collect();
-    let server = EpollTPServer::new(config, Arc::clone(&accepted), |a| Echo(a.clone())).start()?;
+    let server = EpollTPServer::new(config, Arc::clone(&accepted), |a| Echo(a.clone()))
+        .start()
+        .map_err(|e| cli::cannot_listen(args.addr, &e))?;
     signals.arm(server.shutdown_handle());
     println!(
         "echo_server listening on {} with {} IO threads (Ctrl+C to stop)",
         server.local_addr(),
         server.loops().len()
     );
-    server.join()?;
+    server.join().map_err(cli::context("stopped with an error"))?;
     let counts: Vec<String> = accepted.iter().map(|n| n.load(Relaxed).to_string()).collect();
     println!("stopped; connections accepted per IO thread: {}", counts.join(" "));
     Ok(())

@@ -6,6 +6,9 @@
 //! nc 127.0.0.1 8888        # prints: Hello, kingpin!
 //! ```
 
+#[path = "common/cli.rs"]
+mod cli;
+
 use std::net::SocketAddr;
 
 use clap::Parser;
@@ -18,7 +21,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8888")]
     addr: SocketAddr,
     /// IO threads (default: one per CPU).
-    #[arg(long)]
+    #[arg(long, value_parser = cli::at_least_one)]
     threads: Option<usize>,
 }
 
@@ -36,19 +39,24 @@ impl IoHandler for Hello {
     }
 }
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    run().unwrap_or_else(|e| cli::fail("quick_start", e));
+}
+
+/// Serves until Ctrl+C; a startup error comes back as the one line to print.
+fn run() -> Result<(), String> {
     let args = Args::parse();
     // First, so that every thread started later (the logger's too) leaves the signals to it.
-    let signals = SignalShutdown::install()?;
-    let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
+    let signals = SignalShutdown::install().map_err(cli::context("cannot watch for Ctrl+C"))?;
+    let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     let mut config = ServerConfig::new(args.addr);
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
-    let server = EpollTPServer::from_fn(config, || Hello).start()?;
+    let server = EpollTPServer::from_fn(config, || Hello).start().map_err(|e| cli::cannot_listen(args.addr, &e))?;
     signals.arm(server.shutdown_handle());
     println!("quick_start listening on {} (Ctrl+C to stop)", server.local_addr());
-    server.join()?;
+    server.join().map_err(cli::context("stopped with an error"))?;
     println!("stopped");
     Ok(())
 }

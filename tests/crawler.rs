@@ -1,15 +1,20 @@
 //! The crawler example against local servers: every framing of a response body, a 404, a
-//! refused port, a bad URL — each reported, none stopping the crawl.
+//! refused port, a bad URL, a server that accepts and stays silent, one that stalls mid-body —
+//! each reported, none stopping the crawl — and a crawl stopped early.
 
 mod util;
 
 #[path = "../examples/crawler/crawl.rs"]
 #[allow(dead_code)]
 mod crawl;
+#[path = "util/silent.rs"]
+mod silent;
 
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig};
+use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, ServerHandle};
+use silent::SilentServer;
 
 /// Answers by path, with a different body framing each, then closes.
 struct Responder;
@@ -33,6 +38,11 @@ impl IoHandler for Responder {
                 r
             }
             "/truncated" => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this".to_vec(),
+            "/stall" => {
+                // Part of the body, then silence with the connection held open.
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+                return;
+            }
             _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
         };
         conn.send(&reply);
@@ -40,9 +50,33 @@ impl IoHandler for Responder {
     }
 }
 
+fn responder() -> ServerHandle<Responder> {
+    EpollTPServer::from_fn(ServerConfig::default().threads(2), || Responder).start().unwrap()
+}
+
+/// Runs a crawl on a thread of its own and waits for it at most `bound`: a crawl that hangs
+/// fails the test instead of holding it.
+fn crawl_within(
+    urls: &[String],
+    settings: crawl::Settings,
+    control: &crawl::Control,
+    bound: Duration,
+) -> Vec<crawl::Report> {
+    let (tx, rx) = mpsc::channel();
+    let (urls, control) = (urls.to_vec(), control.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(crawl::crawl_with(&urls, &settings, &control).unwrap());
+    });
+    match rx.recv_timeout(bound) {
+        Ok(reports) => reports,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the crawl did not end within {bound:?}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the crawl failed (see its panic above)"),
+    }
+}
+
 #[test]
 fn crawler_reports_every_url_and_goes_on_after_failures() {
-    let server = EpollTPServer::from_fn(ServerConfig::default().threads(2), || Responder).start().unwrap();
+    let server = responder();
     let base = format!("http://{}", server.local_addr());
     let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let urls: Vec<String> = vec![
@@ -68,4 +102,65 @@ fn crawler_reports_every_url_and_goes_on_after_failures() {
     for r in &reports {
         eprintln!("{r}");
     }
+}
+
+/// A server that accepts and never answers, and one that stalls mid-body, each fail their URL
+/// once the idle timeout passes; the other URLs are fetched as usual.
+#[test]
+fn a_silent_server_fails_its_url_after_the_idle_timeout_and_the_crawl_goes_on() {
+    let server = responder();
+    let silent = SilentServer::start();
+    let urls = vec![
+        format!("http://{}/", silent.addr()),
+        format!("http://{}/", server.local_addr()),
+        format!("http://{}/stall", server.local_addr()),
+    ];
+    let idle = Duration::from_millis(300);
+    let settings = crawl::Settings { idle_timeout: idle, ..crawl::Settings::new(2) };
+    let started = Instant::now();
+    let reports = crawl_within(&urls, settings, &crawl::Control::default(), Duration::from_secs(20));
+    assert!(started.elapsed() >= idle, "failed before the idle timeout: {reports:?}");
+    let err = |i: usize| reports[i].outcome.as_ref().unwrap_err().clone();
+    assert!(err(0).contains("timed out before a response: the server sent nothing for 300ms"), "{}", err(0));
+    assert_eq!(reports[1].outcome.as_ref().unwrap().body_len, 15);
+    assert!(err(2).contains("timed out after 9 body bytes"), "{}", err(2));
+    assert!(reports.iter().all(|r| r.finished));
+}
+
+/// `Control::stop` (Ctrl+C in the crawler) ends a crawl held by a silent server: what finished keeps its
+/// result, the rest is reported as not finished.
+#[test]
+fn a_stop_ends_the_crawl_and_keeps_what_finished() {
+    let server = responder();
+    let silent = SilentServer::start();
+    let urls = vec![format!("http://{}/", server.local_addr()), format!("http://{}/", silent.addr())];
+    let control = crawl::Control::default();
+    // The default idle timeout (30 s): only the stop can end this crawl in time.
+    let (tx, rx) = mpsc::channel();
+    let (u, c) = (urls.clone(), control.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(crawl::crawl_with(&u, &crawl::Settings::new(2), &c).unwrap());
+    });
+    silent.wait_accepted(1, Duration::from_secs(10));
+    util::wait_until(Duration::from_secs(10), "the good URL is fetched", || control.done() == 1);
+    control.stop();
+    let reports = rx.recv_timeout(Duration::from_secs(20)).expect("the crawl ended after the stop");
+    assert!(control.is_stopped());
+    assert_eq!(reports[0].outcome.as_ref().unwrap().status, 200, "{:?}", reports[0]);
+    assert!(reports[0].finished);
+    assert!(!reports[1].finished, "{:?}", reports[1]);
+    assert_eq!(reports[1].outcome.as_ref().unwrap_err(), crawl::NOT_FINISHED);
+    assert!(reports[1].to_string().starts_with("NOT FINISHED"));
+}
+
+/// A stop before the crawl starts: nothing is fetched, every URL is reported as not finished,
+/// and the crawl returns at once.
+#[test]
+fn a_stop_before_the_start_fetches_nothing() {
+    let silent = SilentServer::start();
+    let control = crawl::Control::default();
+    control.stop();
+    let urls = vec![format!("http://{}/", silent.addr()); 3];
+    let reports = crawl_within(&urls, crawl::Settings::new(1), &control, Duration::from_secs(20));
+    assert!(reports.iter().all(|r| !r.finished), "{reports:?}");
 }

@@ -239,9 +239,19 @@ fn level_filter_at_run_time_and_from_the_environment() {
     std::env::set_var("KINGPIN_LOG_TEST_LEVEL", "ERROR");
     let env = LoggerBuilder::new().env_var(Some("KINGPIN_LOG_TEST_LEVEL")).writer(io::sink()).build().unwrap();
     assert_eq!(env.level(), LevelFilter::Error);
-    std::env::set_var("KINGPIN_LOG_TEST_LEVEL", "nonsense");
+    std::env::set_var("KINGPIN_LOG_TEST_LEVEL", "");
+    let blank = LoggerBuilder::new().env_var(Some("KINGPIN_LOG_TEST_LEVEL")).level(LevelFilter::Debug);
+    assert_eq!(blank.writer(io::sink()).build().unwrap().level(), LevelFilter::Debug);
+    // A value that is not a level is an error naming it and the valid ones, not a silent default.
+    std::env::set_var("KINGPIN_LOG_TEST_LEVEL", "verbose");
     let bad = LoggerBuilder::new().env_var(Some("KINGPIN_LOG_TEST_LEVEL")).level(LevelFilter::Debug);
-    assert_eq!(bad.writer(io::sink()).build().unwrap().level(), LevelFilter::Debug);
+    let err = bad.writer(io::sink()).build().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("KINGPIN_LOG_TEST_LEVEL=\"verbose\"") && msg.contains("error, warn, info, debug, trace"),
+        "{msg}"
+    );
 }
 
 /// A writer that fails its first `fail` writes, then captures.

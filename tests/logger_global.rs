@@ -44,3 +44,14 @@ fn init_installs_the_global_logger() {
     assert_eq!(msgs.last().unwrap(), &(me, "after the guard"));
     assert_eq!(msgs.len(), 4);
 }
+
+/// A level variable holding something that is not a level fails `init` with a message naming
+/// the value and the valid ones, and installs nothing.
+#[test]
+fn init_rejects_an_unknown_level() {
+    std::env::set_var("KINGPIN_LOG_GLOBAL_TEST", "verbose");
+    let err = LoggerBuilder::new().env_var(Some("KINGPIN_LOG_GLOBAL_TEST")).writer(io::sink()).init().unwrap_err();
+    assert!(matches!(&err, InitError::BadLevel { value, .. } if value == "verbose"), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("\"verbose\"") && msg.contains("off, error, warn, info, debug, trace"), "{msg}");
+}

@@ -1,14 +1,83 @@
 //! The crawler's engine: fetch many `http://` URLs concurrently with an `EpollTPClient` and
 //! report, for each, its status line, body size and time — or the error that stopped it.
 //!
-//! Shared by `main.rs` and by the integration test (`tests/crawler.rs`).
+//! Every wait is bounded: connecting and name lookup by the connect timeout, and a connected
+//! server by the idle timeout (it must send something at least that often, so one that accepts
+//! and stays silent fails its URL instead of holding the crawl). [`Control::stop`] ends a crawl
+//! early (Ctrl+C); the URLs it cut short are reported as not finished.
+//!
+//! Shared by `main.rs` and by the integration tests (`tests/crawler.rs`, `tests/fuzz_parsers.rs`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Parts, Target};
+use kingpin::{
+    ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IdleAction, IdleKind, IdleTimeouts, IoHandler,
+    Parts, Shutdown, Target,
+};
 use parking_lot::Mutex;
+
+/// How long a connected server may send nothing before its URL fails, unless told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a crawl runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// IO threads.
+    pub threads: usize,
+    /// Longest a connect, or a name lookup, may take.
+    pub connect_timeout: Duration,
+    /// Longest a connected server may send nothing (before or during its response).
+    pub idle_timeout: Duration,
+    /// Print each result as it comes.
+    pub live: bool,
+}
+
+impl Settings {
+    /// `threads` IO threads, a 5 s connect timeout, [`DEFAULT_IDLE_TIMEOUT`], quiet.
+    pub fn new(threads: usize) -> Self {
+        Settings { threads, connect_timeout: Duration::from_secs(5), idle_timeout: DEFAULT_IDLE_TIMEOUT, live: false }
+    }
+}
+
+/// Watches and ends a crawl from any thread: how many URLs are done, and [`Control::stop`]
+/// (e.g. from a Ctrl+C handler), after which the client shuts down, the URLs already done keep
+/// their results and the others are reported as not finished. For one crawl.
+#[derive(Clone, Default)]
+pub struct Control(Arc<ControlState>);
+
+#[derive(Default)]
+struct ControlState {
+    stopped: AtomicBool,
+    done: AtomicUsize,
+    client: OnceLock<Shutdown>,
+}
+
+impl Control {
+    /// Asks the crawl to stop; returns at once. Any thread, any time (before the crawl starts
+    /// too); idempotent.
+    pub fn stop(&self) {
+        self.0.stopped.store(true, Ordering::SeqCst);
+        if let Some(client) = self.0.client.get() {
+            // Nobody will read the answers: requests still unsent are dropped.
+            client.shutdown_with_timeout(Duration::ZERO);
+        }
+    }
+
+    /// Whether [`Control::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// URLs done so far (fetched or failed), e.g. for a progress display.
+    #[allow(dead_code)] // the crawler prints each URL as it is done instead
+    pub fn done(&self) -> usize {
+        self.0.done.load(Ordering::SeqCst)
+    }
+}
 
 /// A URL split into what the crawler needs. Only `http://` is supported.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,15 +120,24 @@ pub struct Fetched {
     pub elapsed: Duration,
 }
 
+/// What [`Report::outcome`] says of a URL that a stop cut short.
+pub const NOT_FINISHED: &str = "not finished: the crawl was stopped";
+
 /// The result for one URL, in the order the URLs were given.
 #[derive(Clone, Debug)]
 pub struct Report {
     pub url: String,
+    /// `Err` says why it failed, or [`NOT_FINISHED`] when `finished` is false.
     pub outcome: Result<Fetched, String>,
+    /// False when [`Control::stop`] ended the crawl before this URL was done.
+    pub finished: bool,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.finished {
+            return write!(f, "{:<28} {:>11} {:>12}  {}", "NOT FINISHED", "-", "-", self.url);
+        }
         match &self.outcome {
             Ok(r) => write!(
                 f,
@@ -80,17 +158,19 @@ struct Job {
     started: Instant,
     results: Mutex<Vec<Option<Result<Fetched, String>>>>,
     live: bool,
+    control: Control,
 }
 
 impl Job {
     fn finish(&self, index: usize, outcome: Result<Fetched, String>) {
         let mut results = self.results.lock();
         if results[index].is_none() {
-            let report = Report { url: self.urls[index].clone(), outcome: outcome.clone() };
+            let report = Report { url: self.urls[index].clone(), outcome: outcome.clone(), finished: true };
             if self.live {
                 println!("{report}");
             }
             results[index] = Some(outcome);
+            self.control.0.done.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -193,6 +273,7 @@ fn parse(resp: &mut Response, buf: &mut kingpin::Buffer) -> Result<(), String> {
 /// The client handler: one per IO thread.
 struct Crawler {
     job: Arc<Job>,
+    idle_timeout: Duration,
 }
 
 impl Crawler {
@@ -241,8 +322,21 @@ impl IoHandler for Crawler {
         }
     }
 
+    /// The server sent nothing for the idle timeout: its URL fails and the crawl goes on.
+    fn on_idle(&mut self, conn: &mut Conn<'_, Option<Response>>, _kind: IdleKind) -> IdleAction {
+        let index = conn.target().map_or(0, |t| t.get_tag() as usize);
+        let when = match conn.state_mut().take() {
+            Some(Response { head: Some(_), body_len, .. }) => format!("after {body_len} body bytes"),
+            Some(Response { head: None, .. }) | None => "before a response".into(),
+        };
+        let silent = self.idle_timeout;
+        self.job.finish(index, Err(format!("timed out {when}: the server sent nothing for {silent:?}")));
+        IdleAction::Close
+    }
+
     fn on_closed(&mut self, conn: &mut Conn<'_, Option<Response>>, reason: &CloseReason) {
-        if conn.state().is_some() {
+        // Closed by a stop: the URL is not finished rather than failed.
+        if conn.state().is_some() && !matches!(reason, CloseReason::Shutdown | CloseReason::ShutdownForced) {
             let (index, outcome) = self.outcome(conn);
             let outcome = outcome.map_err(|e| format!("{e} ({reason})"));
             self.job.finish(index, outcome);
@@ -250,18 +344,39 @@ impl IoHandler for Crawler {
     }
 
     fn on_connect_failed(&mut self, target: &Target, failure: &ConnectFailure) {
-        self.job.finish(target.get_tag() as usize, Err(failure.to_string()));
+        // `Interrupted`: the client shut down (a stop) before the connect.
+        if failure.error.kind() != io::ErrorKind::Interrupted {
+            self.job.finish(target.get_tag() as usize, Err(failure.to_string()));
+        }
     }
 }
 
-/// Fetches every URL concurrently on `threads` IO threads; prints each result as it comes if
-/// `live`; returns the results in the order of `urls`.
-pub fn crawl(urls: &[String], threads: usize, timeout: Duration, live: bool) -> std::io::Result<Vec<Report>> {
+/// Fetches every URL concurrently on `threads` IO threads, with the connect and name lookup
+/// `timeout` and [`DEFAULT_IDLE_TIMEOUT`]; prints each result as it comes if `live`; returns
+/// the results in the order of `urls`.
+///
+/// The short form the tests use (`main` takes [`crawl_with`]).
+///
+/// # Errors
+/// When the client cannot start (no thread, no epoll).
+#[allow(dead_code)]
+pub fn crawl(urls: &[String], threads: usize, timeout: Duration, live: bool) -> io::Result<Vec<Report>> {
+    let settings = Settings { connect_timeout: timeout, live, ..Settings::new(threads) };
+    crawl_with(urls, &settings, &Control::default())
+}
+
+/// Fetches every URL concurrently as `settings` say, until done or until `control` is told to
+/// stop; returns the results in the order of `urls`.
+///
+/// # Errors
+/// When the client cannot start (no thread, no epoll).
+pub fn crawl_with(urls: &[String], settings: &Settings, control: &Control) -> io::Result<Vec<Report>> {
     let job = Arc::new(Job {
         urls: urls.to_vec(),
         started: Instant::now(),
         results: Mutex::new(vec![None; urls.len()]),
-        live,
+        live: settings.live,
+        control: control.clone(),
     });
     let mut targets = Vec::new();
     for (i, url) in urls.iter().enumerate() {
@@ -276,16 +391,42 @@ pub fn crawl(urls: &[String], threads: usize, timeout: Duration, live: bool) -> 
             Err(e) => job.finish(i, Err(e)),
         }
     }
-    let j = job.clone();
-    let config = ClientConfig::default().threads(threads).connect_timeout(timeout).resolve_timeout(timeout);
-    EpollTPClient::from_fn(config, move || Crawler { job: j.clone() }).run_until_idle(targets)?;
+    let config = ClientConfig::default()
+        .threads(settings.threads)
+        .connect_timeout(settings.connect_timeout)
+        .resolve_timeout(settings.connect_timeout)
+        .idle_timeouts(IdleTimeouts::read(settings.idle_timeout))
+        // A crawler closes once it has read what it came for (or gives up); waiting for the
+        // server's end of stream after that would only delay a stop by the linger.
+        .linger_timeout(Duration::ZERO);
+    let (j, idle_timeout) = (job.clone(), settings.idle_timeout);
+    let client = EpollTPClient::from_fn(config, move || Crawler { job: j.clone(), idle_timeout }).start()?;
+    let _ = control.0.client.set(client.shutdown_handle());
+    for target in targets {
+        // Fails only once a stop has shut the client down: that URL is not finished.
+        if client.add(target).is_err() {
+            break;
+        }
+    }
+    // A stop before the client was registered did not reach it.
+    if control.is_stopped() {
+        control.stop();
+    }
+    // Done when every URL is; a stop is noticed within a tenth of a second.
+    while !client.wait_idle(Duration::from_millis(100)) && !control.is_stopped() {}
+    if !control.is_stopped() {
+        client.shutdown(); // else the stop did
+    }
+    client.join()?;
+    let stopped = control.is_stopped();
     let results = std::mem::take(&mut *job.results.lock());
     Ok(urls
         .iter()
         .zip(results)
-        .map(|(url, r)| Report {
-            url: url.clone(),
-            outcome: r.unwrap_or_else(|| Err("no result (internal error)".into())),
+        .map(|(url, r)| match r {
+            Some(outcome) => Report { url: url.clone(), outcome, finished: true },
+            None if stopped => Report { url: url.clone(), outcome: Err(NOT_FINISHED.into()), finished: false },
+            None => Report { url: url.clone(), outcome: Err("no result (internal error)".into()), finished: true },
         })
         .collect())
 }

@@ -6,10 +6,19 @@
 //! cargo run --example http_server &          # the default target
 //! cargo run --example crawler                # crawls http://127.0.0.1:8080/ and a missing page
 //! cargo run --example crawler -- http://127.0.0.1:8080/ http://127.0.0.1:1/
+//! cargo run --example crawler -- --idle-timeout 2 http://127.0.0.1:8080/
 //! ```
 //!
-//! Exit status: 0 when every URL was fetched (whatever its HTTP status), 1 otherwise.
+//! No URL can hold the crawl: connecting and name lookup give up after `--timeout`, and a
+//! connected server that sends nothing for `--idle-timeout` (it accepted and went silent, or
+//! stalled mid-body) fails its URL. Ctrl+C stops the crawl and prints the summary of what
+//! finished; a second Ctrl+C exits at once.
+//!
+//! Exit status: 0 when every URL was fetched (whatever its HTTP status), 1 otherwise (or on a
+//! bad argument), 130 when stopped by Ctrl+C.
 
+#[path = "../common/cli.rs"]
+mod cli;
 mod crawl;
 
 use std::time::Duration;
@@ -22,26 +31,49 @@ struct Args {
     /// `http://` URLs (default: the local http_server example).
     urls: Vec<String>,
     /// IO threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = cli::at_least_one)]
     threads: usize,
     /// Connect and name-resolution timeout, in seconds.
-    #[arg(long, default_value_t = 5.0)]
-    timeout: f64,
+    #[arg(long, default_value = "5", value_parser = cli::seconds)]
+    timeout: Duration,
+    /// Longest a connected server may send nothing, in seconds, before its URL fails.
+    #[arg(long, default_value = "30", value_parser = cli::seconds)]
+    idle_timeout: Duration,
 }
 
-fn main() -> std::io::Result<()> {
-    let mut args = Args::parse();
+fn main() {
+    let args = Args::parse();
+    let control = crawl::Control::default();
+    // First, so that every thread started later (the logger's too) leaves the signals to it.
+    let on_signal = control.clone();
+    kingpin::on_termination(move || on_signal.stop())
+        .unwrap_or_else(|e| cli::fail("crawler", cli::context("cannot watch for Ctrl+C")(e)));
+    let code = run(args, &control).unwrap_or_else(|e| cli::fail("crawler", e));
+    std::process::exit(code)
+}
+
+/// Crawls; returns the exit status, or the one line to print for an error.
+fn run(mut args: Args, control: &crawl::Control) -> Result<i32, String> {
     if args.urls.is_empty() {
         args.urls = vec!["http://127.0.0.1:8080/".into(), "http://127.0.0.1:8080/no-such-page".into()];
     }
-    let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
+    let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     println!("crawling {} URLs on {} IO threads", args.urls.len(), args.threads);
-    let reports = crawl::crawl(&args.urls, args.threads, Duration::from_secs_f64(args.timeout), true)?;
-    let failed = reports.iter().filter(|r| r.outcome.is_err()).count();
+    let settings = crawl::Settings {
+        connect_timeout: args.timeout,
+        idle_timeout: args.idle_timeout,
+        live: true,
+        ..crawl::Settings::new(args.threads)
+    };
+    let reports = crawl::crawl_with(&args.urls, &settings, control).map_err(cli::context("cannot start the client"))?;
+    let unfinished = reports.iter().filter(|r| !r.finished).count();
+    let failed = reports.iter().filter(|r| r.finished && r.outcome.is_err()).count();
     let ok = reports.iter().filter(|r| r.outcome.as_ref().is_ok_and(|f| (200..300).contains(&f.status))).count();
-    println!("{} fetched ({ok} with a 2xx status), {failed} failed", reports.len() - failed);
-    if failed > 0 {
-        std::process::exit(1);
+    let fetched = reports.len() - failed - unfinished;
+    if control.is_stopped() {
+        println!("interrupted: {fetched} fetched ({ok} with a 2xx status), {failed} failed, {unfinished} not finished");
+        return Ok(130);
     }
-    Ok(())
+    println!("{fetched} fetched ({ok} with a 2xx status), {failed} failed");
+    Ok(if failed > 0 { 1 } else { 0 })
 }

@@ -9,6 +9,9 @@
 //! wrk -t2 -c100 -d5s http://127.0.0.1:8080/
 //! ```
 
+#[path = "../common/cli.rs"]
+#[allow(clippy::duplicate_mod)] // the echo bench includes both servers
+mod cli;
 mod http;
 mod request;
 
@@ -28,7 +31,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// IO threads (default: one per CPU).
-    #[arg(long)]
+    #[arg(long, value_parser = cli::at_least_one)]
     threads: Option<usize>,
     /// How connections are watched: `edge` (EPOLLET) or `level` (default: the library's).
     #[arg(long, value_parser = ["edge", "level"])]
@@ -39,12 +42,18 @@ struct Args {
     max_conns_per_ip: usize,
 }
 
-/// Parses the arguments and serves until Ctrl+C.
+/// Parses the arguments and serves until Ctrl+C; on a startup error prints one line and exits
+/// 1. Returns a `Result` for the benchmark, which runs it in its own process.
 pub fn main() -> std::io::Result<()> {
+    run().unwrap_or_else(|e| cli::fail("http_server", e));
+    Ok(())
+}
+
+fn run() -> Result<(), String> {
     let args = Args::parse();
     // First, so that every thread started later (the logger's too) leaves the signals to it.
-    let signals = SignalShutdown::install()?;
-    let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
+    let signals = SignalShutdown::install().map_err(cli::context("cannot watch for Ctrl+C"))?;
+    let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     // A connection that sends nothing for this long is closed: idle keep-alive connections
     // and clients stuck in the middle of a request head do not pile up.
     // And one address cannot hold every descriptor (slowloris from one host).
@@ -57,14 +66,16 @@ pub fn main() -> std::io::Result<()> {
     if let Some(mode) = &args.epoll {
         config = config.edge_triggered(mode == "edge");
     }
-    let server = EpollTPServer::from_fn(config, http::HttpHandler::default).start()?;
+    let server = EpollTPServer::from_fn(config, http::HttpHandler::default)
+        .start()
+        .map_err(|e| cli::cannot_listen(args.addr, &e))?;
     signals.arm(server.shutdown_handle());
     println!(
         "http_server listening on http://{} with {} IO threads (Ctrl+C to stop)",
         server.local_addr(),
         server.loops().len()
     );
-    server.join()?;
+    server.join().map_err(cli::context("stopped with an error"))?;
     println!("stopped");
     Ok(())
 }

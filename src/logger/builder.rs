@@ -1,5 +1,6 @@
 //! Configuration of an [`AsyncLogger`], and installing one as the global `log` logger.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -17,6 +18,9 @@ use super::staging::Producer;
 
 /// The environment variable read by default for the level: `KINGPIN_LOG`.
 const DEFAULT_ENV: &str = "KINGPIN_LOG";
+
+/// The names [`parse_level`] takes, for error messages.
+const LEVEL_NAMES: &str = "off, error, warn, info, debug, trace";
 
 /// Ids of loggers, so a thread can tell its registrations apart.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -38,6 +42,20 @@ pub fn parse_level(s: &str) -> Option<LevelFilter> {
         .into_iter()
         .chain([LevelFilter::Debug, LevelFilter::Trace])
         .find(|l| l.as_str().eq_ignore_ascii_case(s))
+}
+
+/// The level a builder starts with: `default`, unless the environment variable `var` holds a
+/// value (`value`); an empty or blank value counts as unset.
+///
+/// # Errors
+/// [`InitError::BadLevel`] when the value is not a level name (see [`parse_level`]): a typo
+/// such as `KINGPIN_LOG=verbose` is reported rather than silently logging at `default`.
+fn level_from_env(var: &str, value: Option<&OsStr>, default: LevelFilter) -> Result<LevelFilter, InitError> {
+    let Some(value) = value.map(OsStr::to_string_lossy) else { return Ok(default) };
+    if value.trim().is_empty() {
+        return Ok(default);
+    }
+    parse_level(&value).ok_or_else(|| InitError::BadLevel { var: var.to_owned(), value: value.into_owned() })
 }
 
 /// Builds an [`AsyncLogger`]. Defaults: level `Info` (overridden by `KINGPIN_LOG` when set),
@@ -109,7 +127,9 @@ impl LoggerBuilder {
     }
 
     /// The environment variable that overrides the level (`KINGPIN_LOG` by default); `None`
-    /// ignores the environment. An unparsable value is ignored.
+    /// ignores the environment. An empty value counts as unset; any other value that is not a
+    /// level name (see [`parse_level`]) makes [`build`](Self::build) and [`init`](Self::init)
+    /// fail, so a typo does not go unnoticed.
     pub fn env_var(mut self, name: Option<&str>) -> Self {
         self.env_var = name.map(str::to_owned);
         self
@@ -170,10 +190,24 @@ impl LoggerBuilder {
     ///
     /// # Errors
     ///
-    /// Opening the file sink, or spawning the backend thread, failed.
+    /// `InvalidInput` (wrapping an [`InitError::BadLevel`]) if the level environment variable
+    /// holds something other than a level name; else opening the file sink, or spawning the
+    /// backend thread, failed.
     pub fn build(self) -> io::Result<AsyncLogger> {
-        let env = self.env_var.as_deref().and_then(|v| std::env::var(v).ok());
-        let level = env.as_deref().and_then(parse_level).unwrap_or(self.level);
+        let level = self.resolve_level().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.build_at(level)
+    }
+
+    /// The level to start with: the environment variable's, if set, else the builder's.
+    fn resolve_level(&self) -> Result<LevelFilter, InitError> {
+        match self.env_var.as_deref() {
+            Some(var) => level_from_env(var, std::env::var_os(var).as_deref(), self.level),
+            None => Ok(self.level),
+        }
+    }
+
+    /// [`build`](Self::build) at `level`.
+    fn build_at(self, level: LevelFilter) -> io::Result<AsyncLogger> {
         let sink = Sink::open(self.target, self.rotation)?;
         AsyncLogger::start(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -202,8 +236,10 @@ impl LoggerBuilder {
     ///
     /// # Errors
     ///
-    /// [`InitError::Io`] if [`build`](Self::build) failed; [`InitError::AlreadySet`] if a
-    /// `log` logger was already installed (this one is then shut down).
+    /// [`InitError::BadLevel`] if the level environment variable holds something other than
+    /// a level name (nothing is started then); [`InitError::Io`] if opening the sink or
+    /// starting the backend failed; [`InitError::AlreadySet`] if a `log` logger was already
+    /// installed (this one is then shut down).
     ///
     /// # Examples
     ///
@@ -213,7 +249,8 @@ impl LoggerBuilder {
     /// guard.flush();
     /// ```
     pub fn init(self) -> Result<LoggerGuard, InitError> {
-        let logger: &'static AsyncLogger = Box::leak(Box::new(self.build().map_err(InitError::Io)?));
+        let level = self.resolve_level()?;
+        let logger: &'static AsyncLogger = Box::leak(Box::new(self.build_at(level).map_err(InitError::Io)?));
         if log::set_logger(logger).is_err() {
             logger.shutdown();
             return Err(InitError::AlreadySet);
@@ -258,6 +295,14 @@ pub enum InitError {
     Io(io::Error),
     /// Another `log` logger is already installed.
     AlreadySet,
+    /// The level environment variable (`var`, e.g. `KINGPIN_LOG`) holds `value`, which is not
+    /// a level name.
+    BadLevel {
+        /// The environment variable.
+        var: String,
+        /// What it holds (lossily decoded if it is not UTF-8).
+        value: String,
+    },
 }
 
 impl fmt::Display for InitError {
@@ -265,6 +310,9 @@ impl fmt::Display for InitError {
         match self {
             InitError::Io(e) => write!(f, "cannot start the logger: {e}"),
             InitError::AlreadySet => f.write_str("a log logger is already installed"),
+            InitError::BadLevel { var, value } => {
+                write!(f, "{var}={value:?} is not a log level (use one of: {LEVEL_NAMES})")
+            }
         }
     }
 }
@@ -273,7 +321,7 @@ impl std::error::Error for InitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             InitError::Io(e) => Some(e),
-            InitError::AlreadySet => None,
+            InitError::AlreadySet | InitError::BadLevel { .. } => None,
         }
     }
 }
@@ -290,6 +338,26 @@ mod tests {
         assert_eq!(parse_level("off"), Some(LevelFilter::Off));
         assert_eq!(parse_level("TRACE"), Some(LevelFilter::Trace));
         assert_eq!(parse_level("warning"), None);
+    }
+
+    #[test]
+    fn env_level_unset_blank_valid_and_unknown() {
+        let env = |v: Option<&str>| level_from_env("KINGPIN_LOG", v.map(OsStr::new), LevelFilter::Info);
+        assert_eq!(env(None).unwrap(), LevelFilter::Info);
+        assert_eq!(env(Some("")).unwrap(), LevelFilter::Info);
+        assert_eq!(env(Some("  ")).unwrap(), LevelFilter::Info);
+        assert_eq!(env(Some(" Debug")).unwrap(), LevelFilter::Debug);
+        assert_eq!(env(Some("off")).unwrap(), LevelFilter::Off);
+        let err = env(Some("verbose")).unwrap_err();
+        assert!(matches!(&err, InitError::BadLevel { var, value } if var == "KINGPIN_LOG" && value == "verbose"));
+        assert_eq!(
+            err.to_string(),
+            "KINGPIN_LOG=\"verbose\" is not a log level (use one of: off, error, warn, info, debug, trace)"
+        );
+        // Not UTF-8: still reported, never taken for a level.
+        use std::os::unix::ffi::OsStrExt;
+        let odd = level_from_env("L", Some(OsStr::from_bytes(b"de\xffbug")), LevelFilter::Warn);
+        assert!(matches!(odd, Err(InitError::BadLevel { .. })));
     }
 
     #[test]

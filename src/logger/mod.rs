@@ -27,7 +27,8 @@
 //!   ([`LoggerStats::sink_errors`]), noted on stderr, and a line in the sink says how many
 //!   bytes were lost once it works again.
 //! - **Levels.** A runtime filter ([`AsyncLogger::set_level`]), initialised from the
-//!   environment variable `KINGPIN_LOG` (`error|warn|info|debug|trace|off`) when set.
+//!   environment variable `KINGPIN_LOG` (`error|warn|info|debug|trace|off`) when set; any
+//!   other value is an error ([`InitError::BadLevel`]), not a silent fallback.
 //!
 //! The line format is documented on [`LogLine`], which also parses it.
 //!
