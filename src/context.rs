@@ -1,18 +1,21 @@
 //! Running a function with a deadline (the C++ library's `Context` / `ThrWithCtx`).
 //!
-//! [`run_with_timeout`] runs a function on a fresh thread and waits for its value at most
-//! until the deadline:
+//! [`run_with_timeout`] runs a function on a small process-wide [`WorkerPool`] (threads
+//! `kingpin-ctx-N`, started on first use) and waits for its value at most until the deadline:
 //!
 //! ```text
-//!  caller ──spawn──▶ "kingpin-ctx" thread: value = f()  ──send──┐
-//!    │                                                          ▼
-//!    └── recv_timeout(timeout) ◀── Ok(value) | Panicked(msg) ◀─ slot
-//!           └─ deadline passed: Err(TimedOut), the thread is detached and runs on
+//!  caller ──queue──▶ "kingpin-ctx-N" worker: value = f()  ──send──┐
+//!    │                                                            ▼
+//!    └── recv_timeout(timeout) ◀── Ok(value) | Panicked(msg) ◀─── slot
+//!           └─ deadline passed: Err(TimedOut); f runs on (or, not started yet, never runs)
 //! ```
 //!
+//! No thread is started per call, and the pool's queue is bounded: when it is full the call
+//! fails at once with [`ContextError::Busy`].
+//!
 //! **A Rust thread cannot be killed.** When the deadline passes the caller gets
-//! [`ContextError::TimedOut`] at once, but the function keeps running, detached, until it
-//! returns by itself; its value is then dropped. Do not give it work that must not outlive the
+//! [`ContextError::TimedOut`] at once, but a function already running keeps its worker until
+//! it returns by itself; its value is then dropped (a function still queued is dropped unrun). Do not give it work that must not outlive the
 //! caller (e.g. holding a lock the caller needs). For work that can stop early, use
 //! [`run_cancellable`]: the function receives a [`CancelToken`], cancelled at the deadline,
 //! and checks it (or sleeps with [`CancelToken::sleep`], which wakes on cancellation).
@@ -20,23 +23,43 @@
 //! The framework uses this for blocking name resolution ([`resolve`]), which the C library
 //! offers no way to bound.
 
-use std::any::Any;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::Duration;
+
+use crate::base::error::Error;
+use crate::base::panic::panic_message;
+pub use crate::work::cancel::CancelToken;
+use crate::work::pool::WorkerPool;
+
+/// Threads of the pool that runs [`run_with_timeout`]'s functions.
+const CONTEXT_THREADS: usize = 4;
+
+/// Functions that may wait for a thread of that pool; beyond, calls fail with `Busy`.
+const CONTEXT_QUEUE: usize = 256;
+
+/// The process-wide pool of [`run_with_timeout`], made on first use.
+fn context_pool() -> &'static WorkerPool {
+    static POOL: OnceLock<WorkerPool> = OnceLock::new();
+    POOL.get_or_init(|| WorkerPool::named("kingpin-ctx", CONTEXT_THREADS, CONTEXT_QUEUE))
+}
 
 /// Why [`run_with_timeout`] or [`run_cancellable`] returned no value.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ContextError {
     /// The deadline passed first; the function runs on, detached (see the [module docs](self)).
     TimedOut(Duration),
     /// The function panicked; the panic message, if it had one.
     Panicked(String),
-    /// The thread could not be spawned.
+    /// No worker thread could be started to run it.
     Spawn(io::Error),
+    /// Every worker is busy and the queue is full: the function was not run.
+    Busy,
 }
 
 impl fmt::Display for ContextError {
@@ -44,7 +67,8 @@ impl fmt::Display for ContextError {
         match self {
             ContextError::TimedOut(t) => write!(f, "timed out after {t:?}"),
             ContextError::Panicked(msg) => write!(f, "the function panicked: {msg}"),
-            ContextError::Spawn(e) => write!(f, "cannot spawn the context thread: {e}"),
+            ContextError::Spawn(e) => write!(f, "cannot start a context worker: {e}"),
+            ContextError::Busy => f.write_str("every context worker is busy and the queue is full"),
         }
     }
 }
@@ -64,71 +88,21 @@ impl From<ContextError> for io::Error {
             ContextError::TimedOut(_) => io::Error::new(io::ErrorKind::TimedOut, e),
             ContextError::Spawn(inner) => inner,
             ContextError::Panicked(_) => io::Error::other(e),
+            ContextError::Busy => io::Error::new(io::ErrorKind::WouldBlock, e),
         }
     }
 }
 
-/// A flag a function checks to stop early; cloning it shares the flag.
+/// Runs `f` on a worker of the context pool and returns its value if it arrives within
+/// `timeout`.
 ///
-/// Every method may be called from any thread.
-///
-/// # Examples
-///
-/// ```
-/// let token = kingpin::CancelToken::new();
-/// let seen = token.clone();
-/// token.cancel();
-/// assert!(seen.is_cancelled());
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct CancelToken {
-    /// The flag, and a condition variable for [`sleep`](Self::sleep).
-    inner: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl CancelToken {
-    /// A token not yet cancelled.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Cancels the token (idempotent) and wakes every [`sleep`](Self::sleep).
-    pub fn cancel(&self) {
-        let (flag, cv) = &*self.inner;
-        *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        cv.notify_all();
-    }
-
-    /// Whether [`cancel`](Self::cancel) was called.
-    pub fn is_cancelled(&self) -> bool {
-        *self.inner.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sleeps for `duration` or until cancelled; returns `true` if cancelled.
-    pub fn sleep(&self, duration: Duration) -> bool {
-        let (flag, cv) = &*self.inner;
-        let deadline = crate::base::timer::after(Instant::now(), duration);
-        let mut cancelled = flag.lock().unwrap_or_else(PoisonError::into_inner);
-        while !*cancelled {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            cancelled = cv.wait_timeout(cancelled, left).unwrap_or_else(PoisonError::into_inner).0;
-        }
-        *cancelled
-    }
-}
-
-/// Runs `f` on a new thread and returns its value if it arrives within `timeout`.
-///
-/// Any thread may call it; it blocks the caller for at most `timeout` (plus thread start-up).
+/// Any thread may call it; it blocks the caller for at most `timeout`.
 ///
 /// # Errors
 ///
-/// [`ContextError::TimedOut`] if `f` has not returned by the deadline (it then runs on,
-/// detached), [`ContextError::Panicked`] if it panicked, [`ContextError::Spawn`] if no thread
-/// could be started.
+/// [`ContextError::TimedOut`] if `f` has not returned by the deadline (if it had started, it
+/// runs on, detached), [`ContextError::Panicked`] if it panicked, [`ContextError::Busy`] if
+/// the pool's queue is full, [`ContextError::Spawn`] if no worker could be started.
 ///
 /// # Examples
 ///
@@ -146,18 +120,27 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let (tx, rx) = mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("kingpin-ctx".into())
-        .spawn(move || {
-            let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
+    // Cleared when the caller stops waiting: a function not started by then never runs.
+    let waiting = Arc::new(AtomicBool::new(true));
+    let still_waiting = waiting.clone();
+    context_pool()
+        .execute(move || {
+            if still_waiting.load(Ordering::Acquire) {
+                let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(f)));
+            }
         })
-        .map_err(ContextError::Spawn)?;
-    match rx.recv_timeout(timeout) {
+        .map_err(|e| match e {
+            Error::Busy => ContextError::Busy,
+            other => ContextError::Spawn(other.into()),
+        })?;
+    let result = match rx.recv_timeout(timeout) {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(payload)) => Err(ContextError::Panicked(panic_message(payload.as_ref()))),
         Err(mpsc::RecvTimeoutError::Timeout) => Err(ContextError::TimedOut(timeout)),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(ContextError::Panicked(String::new())),
-    }
+    };
+    waiting.store(false, Ordering::Release);
+    result
 }
 
 /// Like [`run_with_timeout`], but `f` gets a [`CancelToken`] that is cancelled when the
@@ -209,8 +192,8 @@ where
 
 /// Resolves `host:port` to socket addresses, giving up after `timeout`.
 ///
-/// The system resolver cannot be interrupted, so on timeout the lookup finishes on a detached
-/// thread (see the [module docs](self)). Any thread may call it.
+/// The system resolver cannot be interrupted, so on timeout the lookup finishes on its
+/// worker, detached (see the [module docs](self)). Any thread may call it.
 ///
 /// # Errors
 ///
@@ -225,14 +208,6 @@ where
 pub fn resolve(host_port: &str, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
     let host_port = host_port.to_owned();
     run_with_timeout(timeout, move || host_port.to_socket_addrs().map(Iterator::collect))?
-}
-
-/// The message of a panic payload, if it is a string.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    match payload.downcast_ref::<&str>() {
-        Some(s) => (*s).to_owned(),
-        None => payload.downcast_ref::<String>().cloned().unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@
 
 mod base;
 mod client;
+pub mod codec;
 mod conn;
 pub mod context;
 mod io;
@@ -80,6 +81,7 @@ pub mod logger;
 mod reactor;
 mod server;
 mod sys;
+mod work;
 
 pub use io::{buffer, buffer_pool};
 
@@ -90,12 +92,14 @@ pub use base::timer::TimerId;
 pub use client::config::ClientConfig;
 pub use client::target_pool::TargetPool;
 pub use client::tcp_client::{ClientHandle, EpollTPClient};
+pub use codec::{Decoder, Encoder, FixedHeader, FrameError, LengthPrefixed, LinesCodec};
 pub use conn::close::CloseReason;
 pub use conn::handle::ConnHandle;
 pub use conn::idle::{IdleAction, IdleKind, IdleTimeouts};
+pub use conn::job::JobError;
 pub use conn::target::{ConnectFailure, Reconnect, Target};
 pub use conn::view::{Conn, Output, Parts};
-pub use context::{run_cancellable, run_cancellable_with, run_with_timeout, CancelToken, ContextError};
+pub use context::{run_cancellable, run_cancellable_with, run_with_timeout, ContextError};
 pub use io::buffer::Buffer;
 pub use io::buffer_pool::BufferPool;
 pub use logger::{AsyncLogger, InitError, LogLine, LoggerBuilder, LoggerGuard, LoggerStats};
@@ -106,6 +110,8 @@ pub use reactor::signal::{on_termination, SignalShutdown};
 pub use server::config::ServerConfig;
 pub use server::strategy::AcceptStrategy;
 pub use server::tcp_server::{EpollTPServer, ServerHandle};
+pub use work::cancel::CancelToken;
+pub use work::pool::{WorkerPool, WorkerStats};
 
 /// The README's code, compiled and run as doc tests so that it stays true to the API.
 #[cfg(doctest)]

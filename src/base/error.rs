@@ -1,4 +1,4 @@
-//! The crate's error type for operations that cross threads.
+//! The crate's error type for operations that cross threads (handles, the worker pool).
 
 use std::fmt;
 use std::io;
@@ -14,6 +14,10 @@ pub enum Error {
     /// The connection's pending output is at its high water mark: its peer is not reading as
     /// fast as it is sent to. Nothing was queued.
     Full,
+    /// The worker pool's queue is full: the job was not queued (nothing waits, nothing runs).
+    Busy,
+    /// The worker pool has stopped (or the loop is shutting down) and takes no more jobs.
+    Stopped,
     /// An operating-system error.
     Io(io::Error),
 }
@@ -24,6 +28,8 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("connection is closed"),
             Error::LoopStopped => f.write_str("io loop has stopped"),
             Error::Full => f.write_str("connection's output is full (its peer is not reading)"),
+            Error::Busy => f.write_str("the worker pool's queue is full"),
+            Error::Stopped => f.write_str("the worker pool takes no more jobs (shutting down)"),
             Error::Io(e) => write!(f, "io error: {e}"),
         }
     }
@@ -50,7 +56,8 @@ impl From<Error> for io::Error {
             Error::Io(e) => e,
             Error::Closed => io::Error::new(io::ErrorKind::NotConnected, e.to_string()),
             Error::LoopStopped => io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()),
-            Error::Full => io::Error::new(io::ErrorKind::WouldBlock, e.to_string()),
+            Error::Full | Error::Busy => io::Error::new(io::ErrorKind::WouldBlock, e.to_string()),
+            Error::Stopped => io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()),
         }
     }
 }

@@ -120,6 +120,11 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    /// The values of all occupied slots.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     /// Ids of all occupied slots.
     pub(crate) fn ids(&self) -> Vec<ConnId> {
         self.slots

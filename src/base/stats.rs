@@ -141,6 +141,8 @@ impl LoopStats {
             read_calls: c.read_calls.load(Relaxed),
             write_calls: c.write_calls.load(Relaxed),
             failed_loops: c.failed.load(Relaxed),
+            jobs_queued: 0,
+            workers_busy: 0,
         }
     }
 }
@@ -191,6 +193,10 @@ pub struct Stats {
     /// `epoll_wait`): their connections were closed, and handles to them fail with
     /// [`crate::Error::LoopStopped`]. 0 in a healthy server; `join` returns the first error.
     pub failed_loops: u64,
+    /// Blocking jobs waiting in the worker pool's queue (server or client totals only).
+    pub jobs_queued: u64,
+    /// Workers running a blocking job now (server or client totals only).
+    pub workers_busy: u64,
 }
 
 impl std::ops::Add for Stats {
@@ -214,6 +220,8 @@ impl std::ops::Add for Stats {
             read_calls: self.read_calls + o.read_calls,
             write_calls: self.write_calls + o.write_calls,
             failed_loops: self.failed_loops + o.failed_loops,
+            jobs_queued: self.jobs_queued + o.jobs_queued,
+            workers_busy: self.workers_busy + o.workers_busy,
         }
     }
 }

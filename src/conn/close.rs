@@ -31,6 +31,10 @@ pub enum CloseReason {
     /// Server or client shutdown; the deadline passed with output still pending, which was
     /// discarded.
     ShutdownForced,
+    /// The peer's bytes broke the protocol: the codec of [`crate::Conn::decode`] could not
+    /// frame them (the message says why, e.g. a frame over the codec's limit). Pending output
+    /// was written first.
+    Protocol(String),
 }
 
 impl CloseReason {
@@ -53,6 +57,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Idle(kind) => write!(f, "idle timeout ({kind:?})"),
             CloseReason::Shutdown => f.write_str("shutdown"),
             CloseReason::ShutdownForced => f.write_str("shutdown deadline passed, output discarded"),
+            CloseReason::Protocol(m) => write!(f, "protocol error: {m}"),
         }
     }
 }

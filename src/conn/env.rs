@@ -1,13 +1,20 @@
 //! [`Env`]: what a connection borrows from the loop that owns it, besides itself.
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::inbox::Inbox;
-use crate::base::slab::ConnId;
+use super::inbox::{ConnCommand, Inbox};
+use super::job::{JobError, PendingJob};
+use crate::base::error::Error;
+use crate::base::panic::panic_message;
+use crate::base::slab::{ConnId, Slab};
 use crate::base::stats::LoopStats;
 use crate::base::timer::TimerQueue;
 use crate::io::buffer_pool::BufferPool;
+use crate::work::cancel::CancelToken;
+use crate::work::pool::{Run, WorkerPool};
 
 /// What a connection timer is for.
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +28,8 @@ pub(crate) enum ConnTimer {
 }
 
 /// The services of one IO loop that its connections use: buffers, counters, timers, the
-/// mailbox for handles, and the time of the current turn. Owned by the loop; lent to a
+/// mailbox for handles, the worker pool and the jobs waited for, and the time of the current
+/// turn. Owned by the loop; lent to a
 /// [`crate::Conn`] for the length of a callback.
 pub(crate) struct Env {
     /// Index of the loop.
@@ -38,4 +46,48 @@ pub(crate) struct Env {
     pub(crate) now: Instant,
     /// Handles' sends are refused while this much output is pending (the high water mark).
     pub(crate) handle_limit: usize,
+    /// The pool that runs blocking jobs.
+    pub(crate) workers: WorkerPool,
+    /// Jobs queued from this loop whose completion is still to run.
+    pub(crate) jobs: Slab<PendingJob>,
+}
+
+impl Env {
+    /// Queues `job` on the loop's worker pool for connection `conn` (or the loop), with its
+    /// completion `finish`; the outcome comes back through the loop's inbox as
+    /// [`ConnCommand::JobDone`].
+    ///
+    /// # Errors
+    /// [`Error::Busy`] (the pool's queue is full) or [`Error::Stopped`]; nothing was queued and
+    /// `finish` is dropped uncalled.
+    pub(crate) fn submit_job<T, J>(&mut self, conn: Option<ConnId>, job: J, finish: Box<dyn Any>) -> Result<(), Error>
+    where
+        T: Send + 'static,
+        J: FnOnce(&CancelToken) -> T + Send + 'static,
+    {
+        let cancel = CancelToken::new();
+        let key = self.jobs.insert_with(|_| PendingJob { conn, cancel: cancel.clone(), finish });
+        let inbox = self.inbox.clone();
+        let queued = self.workers.submit(Box::new(move |run| {
+            let outcome: Result<T, JobError> = match run {
+                Run::Now => panic::catch_unwind(AssertUnwindSafe(|| job(&cancel)))
+                    .map_err(|payload| JobError::Panicked(panic_message(&*payload))),
+                Run::Abandoned => Err(JobError::Shutdown),
+            };
+            // A loop that has exited completed the job already (with `Shutdown`).
+            let _ = inbox.push_conn(ConnCommand::JobDone(key, Box::new(outcome)));
+        }));
+        if let Err(e) = queued {
+            self.jobs.remove(key);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Fires the cancel token of every job started for connection `id` (it is closing).
+    pub(crate) fn cancel_jobs_of(&self, id: ConnId) {
+        for job in self.jobs.values().filter(|j| j.conn == Some(id)) {
+            job.cancel.cancel();
+        }
+    }
 }

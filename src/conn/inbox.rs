@@ -1,6 +1,7 @@
 //! [`Inbox`]: the untyped face of a loop's mailbox, through which handles reach a connection
-//! (and other loops wake it) from any thread.
+//! (other loops wake it, and workers bring back the outcomes of jobs) from any thread.
 
+use super::job::Outcome;
 use crate::base::error::Error;
 use crate::base::slab::ConnId;
 
@@ -13,6 +14,8 @@ pub(crate) enum ConnCommand {
     Close(ConnId),
     /// Shut the connection's write side after its pending output.
     ShutdownWrite(ConnId),
+    /// A blocking job's outcome, for the loop's pending job with this key.
+    JobDone(ConnId, Outcome),
 }
 
 /// Who sent bytes to a connection: a handle counted them as pending for the connection (and

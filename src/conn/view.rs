@@ -424,3 +424,113 @@ pub struct Parts<'a, S> {
     /// The output (as [`Conn::output`]).
     pub output: Output<'a>,
 }
+
+/// Framing: a [`crate::codec`] codec over the connection's input and output.
+impl<S> Conn<'_, S> {
+    /// Takes the next frame off the input with `codec`: `None` when no whole frame is there yet
+    /// (the partial frame stays in the input for the next [`crate::IoHandler::on_message`]),
+    /// or when the bytes cannot be framed.
+    ///
+    /// Called on the connection's IO thread, from a callback, usually in a
+    /// `while let Some(frame) = conn.decode(&mut codec)` loop in `on_message`. Takes no buffer
+    /// from the pool when no input is held.
+    ///
+    /// When the codec fails ([`crate::codec::FrameError`]: a frame over its limit, a bad
+    /// header), the stream cannot be framed any more: the error is logged as a warning with
+    /// the peer, the input is dropped, and the connection closes with
+    /// [`CloseReason::Protocol`] once its pending output is written — what the callback sent
+    /// before, e.g. answers to the frames ahead of the bad one, still goes out; nothing more is
+    /// read, and sends from here on are ignored ([`Conn::is_closing`] says `true`).
+    ///
+    /// The connection's input limit (the config's `max_input_buffer`, 1 MiB by default) still
+    /// applies: with a codec limit above it, a frame over the input limit closes the
+    /// connection with [`CloseReason::InputLimit`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kingpin::codec::LengthPrefixed;
+    /// use kingpin::{Conn, IoHandler};
+    ///
+    /// /// Answers each length-prefixed message with its length, as a length-prefixed text.
+    /// struct Measure(LengthPrefixed);
+    ///
+    /// impl IoHandler for Measure {
+    ///     type ConnState = ();
+    ///
+    ///     fn on_message(&mut self, conn: &mut Conn<'_>) {
+    ///         while let Some(body) = conn.decode(&mut self.0) {
+    ///             let answer = body.len().to_string();
+    ///             conn.encode(&mut self.0, answer).expect("a short answer");
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = Measure(LengthPrefixed::u32(1 << 20));
+    /// ```
+    pub fn decode<D: crate::codec::Decoder>(&mut self, codec: &mut D) -> Option<D::Item> {
+        let input = self.c.input.as_mut()?;
+        match codec.decode(input) {
+            Ok(frame) => frame,
+            Err(e) => {
+                // Dropped, so that the bytes left cannot also trip the input limit, which
+                // would close at once and discard the output still to go.
+                input.clear();
+                log::warn!(target: "kingpin::conn", "conn {} ({}): closing, {e}", self.c.id, self.c.peer);
+                self.c.state.request_close(CloseReason::Protocol(e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Encodes `item` with `codec` and queues the frame, as [`Conn::send`] does: it is
+    /// written with the other sends of this callback when the callback returns.
+    ///
+    /// Called on the connection's IO thread, from a callback. The frame is encoded into a
+    /// buffer from the loop's pool, which becomes the connection's output as it is when no
+    /// output is queued ahead of it (no copy), and is otherwise appended to it (one copy); see
+    /// the [`crate::codec`] docs. Ignored, like a send, once the connection is closing
+    /// (`Ok(())`, nothing encoded).
+    ///
+    /// # Errors
+    ///
+    /// The codec's [`crate::codec::FrameError`] when it refuses `item` (e.g. over its limit):
+    /// nothing is queued and the connection is untouched; the caller chooses what follows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kingpin::codec::LinesCodec;
+    /// use kingpin::{Conn, IoHandler};
+    ///
+    /// /// Greets each new connection with one line.
+    /// struct Greeter;
+    ///
+    /// impl IoHandler for Greeter {
+    ///     type ConnState = ();
+    ///
+    ///     fn on_connect(&mut self, conn: &mut Conn<'_>) {
+    ///         conn.encode(&mut LinesCodec::new(80), "welcome").expect("a short line");
+    ///     }
+    /// }
+    /// ```
+    pub fn encode<E, T>(&mut self, codec: &mut E, item: T) -> Result<(), crate::codec::FrameError>
+    where
+        E: crate::codec::Encoder<T>,
+    {
+        if !self.c.state.takes_sends() {
+            log::trace!(target: "kingpin::conn", "encode ignored: connection closing");
+            return Ok(());
+        }
+        let mut frame = self.env.pool.get();
+        if let Err(e) = codec.encode(item, &mut frame) {
+            self.env.pool.put(frame);
+            return Err(e);
+        }
+        let mut frame = Some(frame);
+        self.c.out.send_buffer(self.env, &mut frame);
+        if let Some(left) = frame {
+            self.env.pool.put(left);
+        }
+        Ok(())
+    }
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::conn::idle::IdleTimeouts;
+use crate::work::pool::WorkerPool;
 
 /// What a panic in a user callback does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -14,6 +15,30 @@ pub enum PanicPolicy {
     CloseConnection,
     /// Abort the process (for those who prefer a crash to a possibly inconsistent handler).
     Abort,
+}
+
+/// Which worker pool the loops' blocking jobs run on.
+#[derive(Clone, Debug)]
+pub(crate) enum Workers {
+    /// A pool of this many threads and this queue, made at start and shut down at the end.
+    Own { threads: usize, queue: usize },
+    /// The user's pool, shared (never shut down by the server or client).
+    Shared(WorkerPool),
+}
+
+impl Workers {
+    /// The pool to use, and whether the server or client owns it.
+    pub(crate) fn make(&self) -> (WorkerPool, bool) {
+        match self {
+            Workers::Own { threads, queue } => (WorkerPool::new(*threads, *queue), true),
+            Workers::Shared(pool) => (pool.clone(), false),
+        }
+    }
+}
+
+/// Default worker threads: one per CPU, at least two.
+fn default_worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 /// Settings of each IO loop, shared by server and client.
@@ -34,6 +59,7 @@ pub(crate) struct LoopConfig {
     pub(crate) max_output: Option<usize>,
     pub(crate) edge_triggered: bool,
     pub(crate) linger: Duration,
+    pub(crate) workers: Workers,
 }
 
 impl Default for LoopConfig {
@@ -54,6 +80,7 @@ impl Default for LoopConfig {
             max_output: None,
             edge_triggered: false,
             linger: Duration::from_secs(2),
+            workers: Workers::Own { threads: default_worker_threads(), queue: 1024 },
         }
     }
 }
@@ -117,6 +144,37 @@ macro_rules! loop_setters {
             /// line or a request head; raise it for protocols that buffer whole large messages).
             pub fn max_input_buffer(mut self, n: usize) -> Self {
                 self.lp.max_input = n.max(1);
+                self
+            }
+
+            /// Threads of the worker pool that runs blocking jobs
+            /// ([`crate::IoHandler::spawn_blocking`]; default: one per CPU, at least 2). The
+            /// threads, named `kingpin-worker-N`, start with the first job; the pool shuts down
+            /// with the server or client.
+            pub fn worker_threads(mut self, n: usize) -> Self {
+                let queue = match self.lp.workers {
+                    crate::reactor::config::Workers::Own { queue, .. } => queue,
+                    crate::reactor::config::Workers::Shared(_) => 1024,
+                };
+                self.lp.workers = crate::reactor::config::Workers::Own { threads: n.max(1), queue };
+                self
+            }
+
+            /// Jobs that may wait for a worker (default 1,024); beyond it
+            /// [`crate::IoHandler::spawn_blocking`] fails at once with [`crate::Error::Busy`].
+            pub fn worker_queue(mut self, n: usize) -> Self {
+                let threads = match self.lp.workers {
+                    crate::reactor::config::Workers::Own { threads, .. } => threads,
+                    crate::reactor::config::Workers::Shared(_) => 2,
+                };
+                self.lp.workers = crate::reactor::config::Workers::Own { threads, queue: n.max(1) };
+                self
+            }
+
+            /// Runs blocking jobs on `pool`, shared with whoever else holds it, instead of a
+            /// pool of the server's or client's own. It is not shut down with them.
+            pub fn worker_pool(mut self, pool: crate::WorkerPool) -> Self {
+                self.lp.workers = crate::reactor::config::Workers::Shared(pool);
                 self
             }
 

@@ -20,6 +20,7 @@ use super::callback::run_guarded;
 use super::command::{Command, LoopMailbox};
 use super::dispatch::{self, read_listed};
 use super::handler::{Core, IoHandler, LoopCtx, Remote};
+use super::jobs;
 use super::loop_core::{LoopCore, MIN_READ_PER_TURN, TURN_READ_BUDGET};
 use super::memory::{check_budget, give_back};
 use super::parts::LoopParts;
@@ -29,6 +30,7 @@ use super::teardown::teardown;
 use super::timers::run_timers;
 use super::token::Token;
 use crate::base::panic::panic_message;
+use crate::base::slab::Slab;
 use crate::base::timer::{timeout_ms, TimerQueue};
 use crate::conn::close::CloseReason;
 use crate::conn::env::Env;
@@ -63,6 +65,8 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
             timers: TimerQueue::new(false),
             now: Instant::now(),
             handle_limit: cfg.high_water,
+            workers: parts.workers,
+            jobs: Slab::new(),
         };
         let events = vec![sys::empty_event(); cfg.max_events];
         EventLoop {
@@ -106,8 +110,13 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
                     break Err(io::Error::other(format!("IO loop {} panicked: {msg}", self.core.env.index)));
                 }
             }
-            if self.deadline.is_some() && self.core.conns.len() == 0 {
-                break Ok(());
+            // Done when no connection is left and no job is waited for (or the deadline passed:
+            // the jobs still out are then completed with `Shutdown`).
+            if let Some(deadline) = self.deadline {
+                let jobs_done = self.core.env.jobs.len() == 0 || self.core.env.now >= deadline;
+                if self.core.conns.len() == 0 && jobs_done {
+                    break Ok(());
+                }
             }
         };
         let failed = result.is_err();
@@ -199,6 +208,9 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         for cmd in commands.drain(..) {
             let (h, core) = (&mut self.handler, &mut self.core);
             match cmd {
+                Command::Conn(ConnCommand::JobDone(key, outcome)) => {
+                    jobs::complete(h, core, &self.remote, key, Some(outcome));
+                }
                 Command::Conn(cmd) => apply(core, cmd),
                 Command::Run(f) => {
                     let mut ctx = LoopCtx { core, remote: &self.remote };
@@ -241,6 +253,7 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         drop(self.mailbox.close());
         self.role.finish(&mut self.handler, &mut self.core, failed);
         self.force_close_all();
+        jobs::complete_all(&mut self.handler, &mut self.core, &self.remote);
     }
 }
 
@@ -255,6 +268,8 @@ fn read_cap(max: usize, ready: usize) -> usize {
 fn apply<S>(core: &mut LoopCore<S, impl Sized>, cmd: ConnCommand) {
     let id = match &cmd {
         ConnCommand::Send(id, ..) | ConnCommand::Close(id) | ConnCommand::ShutdownWrite(id) => *id,
+        // Completed by the loop, which has the handler: never here.
+        ConnCommand::JobDone(..) => return,
     };
     let Some(c) = core.conns.get_mut(id) else {
         log::trace!(target: "kingpin::loop", "command for closed conn {id} dropped");
@@ -271,6 +286,7 @@ fn apply<S>(core: &mut LoopCore<S, impl Sized>, cmd: ConnCommand) {
         ConnCommand::Send(_, data, _) => conn.send(&data),
         ConnCommand::Close(_) => conn.close(),
         ConnCommand::ShutdownWrite(_) => conn.shutdown_write(),
+        ConnCommand::JobDone(..) => {}
     }
     core.touched.push(id);
 }

@@ -19,8 +19,10 @@ use crate::base::timer::{self, TimerId};
 use crate::conn::close::CloseReason;
 use crate::conn::idle::{IdleAction, IdleKind};
 use crate::conn::inbox::{ConnCommand, Inbox, Via};
+use crate::conn::job::{self, JobError, Outcome};
 use crate::conn::target::{ConnectFailure, Target};
 use crate::conn::view::Conn;
+use crate::work::cancel::CancelToken;
 
 /// The callbacks of one IO thread. Every method has a default that does nothing.
 ///
@@ -159,7 +161,79 @@ pub trait IoHandler: 'static {
     fn on_accept_error(&mut self, error: &io::Error) {
         let _ = error;
     }
+
+    /// Runs blocking `job` on the worker pool (see [`crate::ServerConfig::worker_threads`]),
+    /// then `done` with its value on this connection's loop, with the handler and the
+    /// connection — or with `None` for the connection if it closed meanwhile (a reused slot is
+    /// never reached). Call it as `Self::spawn_blocking(conn, job, done)` from a callback.
+    ///
+    /// `done` is called exactly once: with the job's value, with [`JobError::Panicked`] if the
+    /// job panicked (the worker lives on), or with [`JobError::Shutdown`] if the server or
+    /// client shut down before the value came back. The job gets a [`CancelToken`] that fires
+    /// when the connection closes, so long work can stop early. A panic in `done` closes the
+    /// connection, as a callback's would.
+    ///
+    /// # Errors
+    /// At once, never blocking: [`Error::Busy`] when the pool's queue is full (e.g. answer
+    /// "503 busy"), [`Error::Stopped`] when the pool has stopped, [`Error::Closed`] when the
+    /// connection is already closing. Nothing is queued then and `done` is not called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kingpin::{Conn, IoHandler};
+    ///
+    /// struct Hasher;
+    ///
+    /// impl IoHandler for Hasher {
+    ///     type ConnState = ();
+    ///
+    ///     fn on_message(&mut self, conn: &mut Conn<'_>) {
+    ///         let data = conn.input().as_slice().to_vec();
+    ///         conn.input().clear();
+    ///         let sum = move |_: &kingpin::CancelToken| data.iter().map(|&b| u64::from(b)).sum::<u64>();
+    ///         let queued = Self::spawn_blocking(conn, sum, |_me, conn, sum| {
+    ///             if let (Some(conn), Ok(sum)) = (conn, sum) {
+    ///                 conn.send(format!("{sum}\n").as_bytes());
+    ///             }
+    ///         });
+    ///         if queued.is_err() {
+    ///             conn.send(b"busy\n");
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn spawn_blocking<T, J, D>(conn: &mut Conn<'_, Self::ConnState>, job: J, done: D) -> Result<(), Error>
+    where
+        Self: Sized,
+        T: Send + 'static,
+        J: FnOnce(&CancelToken) -> T + Send + 'static,
+        D: FnOnce(&mut Self, Option<&mut Conn<'_, Self::ConnState>>, Result<T, JobError>) + 'static,
+    {
+        if conn.is_closing() {
+            return Err(Error::Closed);
+        }
+        let finish: Finisher<Self> =
+            Finisher::Conn(Box::new(move |h, conn, outcome| done(h, conn, job::outcome::<T>(outcome))));
+        let id = conn.id();
+        conn.env.submit_job(Some(id), job, Box::new(finish))
+    }
 }
+
+/// The completion of a blocking job, kept on the loop until the job's outcome comes back.
+pub(crate) enum Finisher<H: IoHandler> {
+    /// Of [`IoHandler::spawn_blocking`]: with the connection, if it is still open.
+    Conn(ConnFinisher<H>),
+    /// Of [`LoopCtx::spawn_blocking`]: with the loop.
+    Loop(LoopFinisher<H>),
+}
+
+/// A connection job's completion, given its outcome (`None`: the loop is exiting first).
+pub(crate) type ConnFinisher<H> =
+    Box<dyn FnOnce(&mut H, Option<&mut Conn<'_, <H as IoHandler>::ConnState>>, Option<Outcome>)>;
+
+/// A loop job's completion, given its outcome (`None`: the loop is exiting first).
+pub(crate) type LoopFinisher<H> = Box<dyn FnOnce(&mut H, &mut LoopCtx<'_, H>, Option<Outcome>)>;
 
 /// The core of a loop whose handler is `H`.
 pub(crate) type Core<H> = LoopCore<<H as IoHandler>::ConnState, LoopTimer<H>>;
@@ -254,6 +328,27 @@ impl<H: IoHandler> LoopCtx<'_, H> {
         let c = self.core.conns.get_mut(id)?;
         self.core.touched.push(id);
         Some(Conn::new(c, &mut self.core.env))
+    }
+
+    /// Runs blocking `job` on the worker pool, then `done` with its value on this loop, as
+    /// [`IoHandler::spawn_blocking`] does for a connection. The job's [`CancelToken`] fires
+    /// only if the loop shuts down before it ran.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the pool's queue is full, [`Error::Stopped`] when the pool has
+    /// stopped or the loop is shutting down; nothing is queued and `done` is not called.
+    pub fn spawn_blocking<T, J, D>(&mut self, job: J, done: D) -> Result<(), Error>
+    where
+        T: Send + 'static,
+        J: FnOnce(&CancelToken) -> T + Send + 'static,
+        D: FnOnce(&mut H, &mut LoopCtx<'_, H>, Result<T, JobError>) + 'static,
+    {
+        if self.core.shutting_down {
+            return Err(Error::Stopped);
+        }
+        let finish: Finisher<H> =
+            Finisher::Loop(Box::new(move |h, ctx, outcome| done(h, ctx, job::outcome::<T>(outcome))));
+        self.core.env.submit_job(None, job, Box::new(finish))
     }
 
     /// Number of connections this loop holds (client connects in progress included).

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::balance::Peers;
-use super::config::LoopConfig;
+use super::config::{LoopConfig, Workers};
 use super::event_loop::EventLoop;
 use super::handler::IoHandler;
 use super::handler::LoopHandle;
@@ -18,6 +18,7 @@ use super::shutdown::Shutdown;
 use crate::base::panic::panic_message;
 use crate::base::stats::{LoopStats, Stats};
 use crate::sys;
+use crate::work::pool::WorkerPool;
 
 /// N IO threads, each running one [`EventLoop`].
 pub(crate) struct LoopGroup<H: IoHandler> {
@@ -25,12 +26,18 @@ pub(crate) struct LoopGroup<H: IoHandler> {
     stats: Vec<Arc<LoopStats>>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     shutdown_timeout: Duration,
+    /// The pool of the loops' blocking jobs, and whether the group owns it (then it shuts it
+    /// down once the loops have exited).
+    workers: WorkerPool,
+    owns_workers: bool,
 }
 
 impl<H: IoHandler> LoopGroup<H> {
-    /// Creates every loop's epoll and waker (so failures surface here, on the caller's thread).
+    /// Creates every loop's epoll and waker (so failures surface here, on the caller's thread),
+    /// and the worker pool they share.
     pub(crate) fn prepare(threads: usize, cfg: &LoopConfig) -> io::Result<Vec<LoopParts<H>>> {
-        (0..threads).map(|i| LoopParts::new(i, cfg.clone())).collect()
+        let (workers, _) = cfg.workers.make();
+        (0..threads).map(|i| LoopParts::new(i, cfg.clone(), workers.clone())).collect()
     }
 
     /// How the loops of `parts` see each other, for balancing.
@@ -53,11 +60,14 @@ impl<H: IoHandler> LoopGroup<H> {
         R: Role<H> + 'static,
         F: Fn(usize) -> (H, R) + Send + Sync + 'static,
     {
+        let workers = parts[0].workers.clone();
         let mut group = LoopGroup {
             loops: parts.iter().map(LoopParts::handle).collect(),
             stats: parts.iter().map(|p| p.stats.clone()).collect(),
             threads: Vec::with_capacity(parts.len()),
             shutdown_timeout,
+            owns_workers: matches!(parts[0].cfg.workers, Workers::Own { .. }),
+            workers,
         };
         let make = Arc::new(make);
         for part in parts {
@@ -99,7 +109,15 @@ impl<H: IoHandler> LoopGroup<H> {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.stats.iter().map(|s| s.snapshot()).sum()
+        let mut stats: Stats = self.stats.iter().map(|s| s.snapshot()).sum();
+        let workers = self.workers.stats();
+        stats.jobs_queued = workers.queued;
+        stats.workers_busy = workers.busy;
+        stats
+    }
+
+    pub(crate) fn workers(&self) -> &WorkerPool {
+        &self.workers
     }
 
     pub(crate) fn loop_stats(&self) -> Vec<Stats> {
@@ -134,6 +152,11 @@ impl<H: IoHandler> LoopGroup<H> {
             if let (Ok(()), Err(e)) = (&result, r) {
                 result = Err(e);
             }
+        }
+        // Every loop has completed its jobs; the pool's workers may still run some whose loop
+        // gave up at the deadline. They get the same time again, then go on detached.
+        if self.owns_workers && !self.workers.shutdown(self.shutdown_timeout) {
+            log::warn!(target: "kingpin::loop", "worker pool: jobs still running after the shutdown timeout");
         }
         result
     }

@@ -12,6 +12,7 @@ pub(crate) mod config;
 pub(crate) mod dispatch;
 pub(crate) mod event_loop;
 pub(crate) mod handler;
+pub(crate) mod jobs;
 pub(crate) mod loop_core;
 pub(crate) mod loop_group;
 pub(crate) mod mailbox;

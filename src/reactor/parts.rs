@@ -16,6 +16,7 @@ use super::waker::Waker;
 use crate::base::stats::LoopStats;
 use crate::conn::inbox::Inbox;
 use crate::sys::{self, EPOLLIN};
+use crate::work::pool::WorkerPool;
 
 /// One loop's epoll, mailbox and counters, made before its thread (all `Send`).
 pub(crate) struct LoopParts<H: IoHandler> {
@@ -25,6 +26,8 @@ pub(crate) struct LoopParts<H: IoHandler> {
     pub(crate) stats: Arc<LoopStats>,
     pub(crate) cfg: LoopConfig,
     pub(crate) budget: Option<Arc<Budget>>,
+    /// The pool that runs the loop's blocking jobs (shared by every loop of the group).
+    pub(crate) workers: WorkerPool,
 }
 
 impl<H: IoHandler> LoopParts<H> {
@@ -32,7 +35,7 @@ impl<H: IoHandler> LoopParts<H> {
     ///
     /// # Errors
     /// When `epoll_create1` or `eventfd` fails (e.g. out of descriptors).
-    pub(crate) fn new(index: usize, cfg: LoopConfig) -> io::Result<Self> {
+    pub(crate) fn new(index: usize, cfg: LoopConfig, workers: WorkerPool) -> io::Result<Self> {
         let epoll = sys::epoll_create()?;
         let waker = Waker::new()?;
         sys::epoll_add(epoll.as_fd(), waker.as_fd(), EPOLLIN, token::WAKER)?;
@@ -43,6 +46,7 @@ impl<H: IoHandler> LoopParts<H> {
             stats: Arc::new(LoopStats::default()),
             cfg,
             budget: None,
+            workers,
         })
     }
 

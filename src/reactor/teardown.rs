@@ -1,5 +1,5 @@
-//! Closing a connection for good: `on_closed`, its timers cancelled, its buffers back to the
-//! pool, its descriptor closed, and only then counted as closed.
+//! Closing a connection for good: `on_closed`, its timers cancelled and its jobs told, its
+//! buffers back to the pool, its descriptor closed, and only then counted as closed.
 
 use std::os::fd::AsFd;
 use std::panic::{self, AssertUnwindSafe};
@@ -24,6 +24,9 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, 
     }
     let Some(mut c) = core.conns.remove(id) else { return };
     core.buffered -= c.held;
+    if core.env.jobs.len() > 0 {
+        core.env.cancel_jobs_of(id);
+    }
     c.cancel_timers(&mut core.env);
     match &reason {
         CloseReason::Error(e) => log::debug!(target: "kingpin::conn", "conn {id} ({}): {e}", c.peer),

@@ -18,6 +18,7 @@ use crate::reactor::handler::LoopHandle;
 use crate::reactor::loop_group::LoopGroup;
 use crate::reactor::shutdown::Shutdown;
 use crate::sys;
+use crate::work::pool::WorkerPool;
 
 type Factory<H> = Arc<dyn Fn() -> H + Send + Sync>;
 
@@ -153,6 +154,12 @@ impl<H: IoHandler> ServerHandle<H> {
     /// Counters summed over all IO threads. Any thread.
     pub fn stats(&self) -> Stats {
         self.group.stats()
+    }
+
+    /// The worker pool of the server's blocking jobs ([`IoHandler::spawn_blocking`]): its
+    /// counters, or to run more work on it.
+    pub fn workers(&self) -> &WorkerPool {
+        self.group.workers()
     }
 
     /// Counters of each IO thread, by loop index. Any thread.

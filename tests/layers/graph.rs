@@ -12,12 +12,14 @@ const LAYERS: &[(&str, u32)] = &[
     ("base", 1),
     ("io", 2),
     ("logger", 2),
-    ("context.rs", 2),
-    ("conn", 3),
-    ("reactor", 4),
-    ("server", 5),
-    ("client", 5),
-    ("lib.rs", 6),
+    ("work", 2),
+    ("codec", 3),
+    ("context.rs", 3),
+    ("conn", 4),
+    ("reactor", 5),
+    ("server", 6),
+    ("client", 6),
+    ("lib.rs", 7),
 ];
 
 /// The layer of `file` (relative to `src`): its rank, and the folder or file that names it.
