@@ -111,11 +111,8 @@ fn kingpin_run(in_flight: usize, warmup: Duration, window: Duration) -> Sample {
 /// Runs tokio for `warmup` + `window` with `in_flight` tasks, each awaiting one
 /// `spawn_blocking` after another.
 fn tokio_run(in_flight: usize, warmup: Duration, window: Duration) -> Sample {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .max_blocking_threads(2)
-        .build()
-        .expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).max_blocking_threads(2).build().expect("runtime");
     let shared = Arc::new(Shared::default());
     for i in 0..in_flight {
         let shared = shared.clone();
