@@ -1,7 +1,8 @@
 //! The crate's structure, checked: no import cycle between files, every arrow pointing down
-//! the layers (`sys` ← `base` ← `io`, `logger` ← `conn` ← `reactor` ← `server`, `client`), and
-//! every `impl` in the file of its type (so no file's items lean on a file above it through an
-//! impl placed elsewhere, the way `cargo modules dependencies` attributes them).
+//! the layers (`sys` ← `base` ← `io`, `logger`, `work` ← `codec`, `context.rs` ← `conn` ←
+//! `reactor` ← `server`, `client` ← `lib.rs`), and every `impl` in the file of its type (so no
+//! file's items lean on a file above it through an impl placed elsewhere, the way
+//! `cargo modules dependencies` attributes them).
 //!
 //! The graph is read from the source itself: the module tree from `mod` declarations, then
 //! every `use` and every `crate::`/`super::`/`self::` path (and paths through a module imported
