@@ -1,16 +1,19 @@
 //! The downloading side: a blocking `TcpStream` (one download is one stream), written to
 //! `<dest>.part`, resumed from that file's length, verified, then renamed to `<dest>`.
+//! Also the CLI's helpers: where `-o` puts the file, and curl-style rates (`50M`).
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::checksum::hash_path;
+use crate::os_error::describe;
 use crate::protocol::{Reply, Request, MAX_LINE};
 
 /// Bytes read from the socket per step, and so the most the client holds in memory.
@@ -21,8 +24,8 @@ const RECV_CHUNK: usize = 1 << 20;
 pub struct GetOptions {
     /// The server, `host:port`.
     pub addr: String,
-    /// The file's path under the server's root.
-    pub path: String,
+    /// The file's path under the server's root (any bytes: names need not be UTF-8).
+    pub path: PathBuf,
     /// Where the file goes; `<dest>.part` holds it until it is verified.
     pub dest: PathBuf,
     /// Draw a progress bar on stderr (when it is a terminal).
@@ -88,7 +91,7 @@ impl GetError {
 impl fmt::Display for GetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GetError::Io(what, e) => write!(f, "{what}: {e}"),
+            GetError::Io(what, e) => write!(f, "{what}: {}", describe(e)),
             GetError::Refused(reason) => write!(f, "server refused the request: {reason}"),
             GetError::Protocol(what) => write!(f, "protocol error: {what}"),
             GetError::Truncated { have, size } => {
@@ -122,11 +125,79 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> GetError {
     move |e| GetError::Io(what, e)
 }
 
+/// Where `get <path> [-o <output>]` writes: `output`, or — when `output` is an existing
+/// directory, or ends with `/` — the requested file's name inside it; without `output`, that
+/// name in the current directory.
+///
+/// # Errors
+/// `path` has no file name (`dir/..`, `/`), or `output` ends with `/` but is no directory.
+pub fn destination(path: &Path, output: Option<&Path>) -> Result<PathBuf, GetError> {
+    let name = || {
+        path.file_name().map(PathBuf::from).ok_or_else(|| {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "it has no file name; give one with -o");
+            GetError::Io(format!("cannot name the download of {}", path.display()), e)
+        })
+    };
+    let Some(output) = output else { return name() };
+    if output.is_dir() {
+        return Ok(output.join(name()?));
+    }
+    if output.as_os_str().as_bytes().ends_with(b"/") {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        return Err(GetError::Io(format!("output directory {}", output.display()), e));
+    }
+    Ok(output.to_path_buf())
+}
+
+/// Parses a rate in bytes per second the way curl's `--limit-rate` does: a number, possibly
+/// with a fraction, and an optional `k`, `M`, `G`, `T` or `P` suffix (either case, powers of
+/// 1024):
+/// `200k`, `50M`, `1.5G`, `1000000`.
+///
+/// # Errors
+/// Anything else, or a rate under one byte per second.
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("invalid rate {s:?}: expected bytes per second, optionally with a k, M, G, T or P suffix (1024-based), e.g. 200k, 50M, 1.5G")
+    };
+    let (number, shift) = match s.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                'p' => 50,
+                _ => return Err(bad()),
+            };
+            (&s[..at], shift)
+        }
+        _ => (s, 0),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || (number.contains('.') && fraction.is_empty()) {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let whole = whole.checked_mul(1 << shift).ok_or_else(bad)?;
+    // The fraction, to the byte (rounded down): 0.5k is 512.
+    let fraction = if fraction.is_empty() { 0.0 } else { format!("0.{fraction}").parse::<f64>().map_err(|_| bad())? };
+    let rate = whole.checked_add((fraction * (1u64 << shift) as f64) as u64).ok_or_else(bad)?;
+    if rate == 0 {
+        return Err(format!("invalid rate {s:?}: must be at least one byte per second"));
+    }
+    Ok(rate)
+}
+
 /// Downloads `opts.path` to `opts.dest`, resuming from `<dest>.part` if it exists.
 ///
 /// # Errors
-/// See [`GetError`]; on every error but [`GetError::Checksum`] the partial file is kept.
+/// See [`GetError`]; on every error but [`GetError::Checksum`] the partial file is kept. A
+/// destination that is a directory, or whose directory does not exist, is an error before
+/// anything is sent.
 pub fn download(opts: &GetOptions) -> Result<Outcome, GetError> {
+    check_destination(&opts.dest)?;
     let part = part_path(&opts.dest);
     let offset = match fs::metadata(&part) {
         Ok(m) => m.len(),
@@ -208,6 +279,23 @@ pub fn download(opts: &GetOptions) -> Result<Outcome, GetError> {
     }
     fs::rename(&part, &opts.dest).map_err(io_err(format!("renaming to {}", opts.dest.display())))?;
     Ok(Outcome { size, resumed_from: offset, checksum, transfer, verify })
+}
+
+/// Fails unless `dest` can become a file: not a directory (nor named like one), and inside an
+/// existing directory.
+fn check_destination(dest: &Path) -> Result<(), GetError> {
+    let what = || format!("cannot write {}", dest.display());
+    if dest.is_dir() || dest.as_os_str().as_bytes().ends_with(b"/") || dest.file_name().is_none() {
+        return Err(GetError::Io(what(), io::Error::from_raw_os_error(libc::EISDIR)));
+    }
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(GetError::Io(
+            what(),
+            io::Error::new(io::ErrorKind::NotFound, format!("no directory {}", dir.display())),
+        ));
+    }
+    Ok(())
 }
 
 /// Connects to the first address of `addr` that answers, with timeouts set.

@@ -12,6 +12,8 @@
 
 mod checksum;
 mod client;
+mod hash_pool;
+mod os_error;
 mod protocol;
 mod server;
 
@@ -34,14 +36,15 @@ struct Cli {
 enum Command {
     /// Serve the files under a directory.
     Serve {
-        /// Directory whose files are served; nothing outside it is.
+        /// Directory whose files are served; nothing outside it is (the kernel checks every
+        /// lookup).
         #[arg(long)]
         root: PathBuf,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8890")]
         addr: SocketAddr,
-        /// IO threads.
-        #[arg(long, default_value_t = 2)]
+        /// IO threads (at least 1).
+        #[arg(long, default_value_t = 2, value_parser = at_least_one)]
         threads: usize,
         /// Read files in bounded chunks instead of using sendfile(2).
         #[arg(long)]
@@ -50,22 +53,35 @@ enum Command {
         /// take every descriptor (IPv6 peers count by /64).
         #[arg(long, default_value_t = 64)]
         max_conns_per_ip: usize,
+        /// Threads that compute checksums (at least 1); no more ever run.
+        #[arg(long, default_value_t = 2, value_parser = at_least_one)]
+        hash_threads: usize,
+        /// Files that may wait for a hashing thread; a request for one more is refused
+        /// ("server busy").
+        #[arg(long, default_value_t = 64)]
+        hash_queue: usize,
+        /// Close a connection that reads and writes nothing for this many seconds (one waiting
+        /// for its file's checksum is kept).
+        #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+        idle_timeout: f64,
     },
     /// Download one file.
     Get {
-        /// Path of the file under the server's root.
-        path: String,
+        /// Path of the file under the server's root (any bytes, UTF-8 or not).
+        path: PathBuf,
         /// The server.
         #[arg(long, default_value = "127.0.0.1:8890")]
         addr: String,
-        /// Where to write it (default: the file's name, in the current directory).
+        /// Where to write it: a file, or an existing directory to put it in under its own name
+        /// (default: its name, in the current directory).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Read at most this many bytes per second.
-        #[arg(long)]
+        /// Read at most this many bytes per second: a number with an optional k, M, G, T or P
+        /// suffix (1024-based, as curl's), e.g. 200k, 50M, 1.5G.
+        #[arg(long, value_parser = client::parse_rate)]
         limit_rate: Option<u64>,
         /// Connect timeout and longest silence from the server, in seconds.
-        #[arg(long, default_value_t = 60.0)]
+        #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
         timeout: f64,
         /// No progress bar.
         #[arg(short, long)]
@@ -73,9 +89,36 @@ enum Command {
     },
 }
 
+/// A count that must be at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A number of seconds: positive and finite.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() && x < 1e9 => Ok(x),
+        Ok(_) => Err("must be a positive number of seconds".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn main() {
     match Cli::parse().command {
-        Command::Serve { root, addr, threads, no_sendfile, max_conns_per_ip } => {
+        Command::Serve {
+            root,
+            addr,
+            threads,
+            no_sendfile,
+            max_conns_per_ip,
+            hash_threads,
+            hash_queue,
+            idle_timeout,
+        } => {
             let stop = Arc::new(OnceLock::<Shutdown>::new());
             let on_signal = stop.clone();
             kingpin::on_termination(move || {
@@ -83,27 +126,35 @@ fn main() {
                     s.shutdown();
                 }
             })
-            .unwrap_or_else(|e| fail(&format!("cannot catch signals: {e}"), 1));
+            .unwrap_or_else(|e| fail(&format!("cannot catch signals: {}", os_error::describe(&e)), 1));
             // After on_termination, so every thread inherits the blocked signals.
             let _log = kingpin::LoggerBuilder::new().init();
             let opts = server::ServerOptions {
-                root,
-                addr,
                 threads,
                 sendfile: !no_sendfile,
                 max_conns_per_ip: (max_conns_per_ip > 0).then_some(max_conns_per_ip),
+                hash_threads,
+                hash_queue,
+                idle_timeout: Duration::from_secs_f64(idle_timeout),
+                ..server::ServerOptions::new(root, addr)
             };
-            let server = server::start(&opts).unwrap_or_else(|e| fail(&format!("cannot start: {e}"), 1));
+            let server = server::start(&opts).unwrap_or_else(|e| fail(&e.to_string(), 1));
             let _ = stop.set(server.shutdown_handle());
-            println!("serving {} on {} ({threads} IO threads)", opts.root.display(), server.local_addr());
-            if let Err(e) = server.join() {
-                fail(&format!("server failed: {e}"), 1);
+            println!(
+                "serving {} on {} ({threads} IO threads, {hash_threads} hashing threads)",
+                opts.root.display(),
+                server.local_addr()
+            );
+            match server.join() {
+                Ok(h) => println!(
+                    "stopped; checksums: {} files hashed, {} cancelled (nobody waited any more), {} requests refused (busy)",
+                    h.hashed, h.cancelled, h.refused
+                ),
+                Err(e) => fail(&format!("server failed: {}", os_error::describe(&e)), 1),
             }
         }
         Command::Get { path, addr, output, limit_rate, timeout, quiet } => {
-            let dest = output.unwrap_or_else(|| {
-                PathBuf::from(std::path::Path::new(&path).file_name().unwrap_or_else(|| fail("no file name", 1)))
-            });
+            let dest = client::destination(&path, output.as_deref()).unwrap_or_else(|e| fail(&e.to_string(), 1));
             let opts = client::GetOptions {
                 addr,
                 path,

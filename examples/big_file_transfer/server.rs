@@ -2,30 +2,44 @@
 //! file with `sendfile(2)` (or bounded buffered reads), paced by `on_write_complete`.
 //!
 //! A connection goes through three states: reading its request line; waiting for the file's
-//! checksum (computed once per file version on a helper thread, never on an IO thread); then
-//! streaming, one chunk per `on_write_complete`, until the end of the file, when it closes. The
-//! server never holds more than one chunk of a file in memory per connection, and with
-//! `sendfile` none at all.
+//! checksum (computed once per file version by the server's [`HashPool`], never on an IO
+//! thread); then streaming, one chunk per `on_write_complete`, until the end of the file, when
+//! it closes. The server never holds more than one chunk of a file in memory per connection,
+//! and with `sendfile` none at all.
+//!
+//! Files are opened with `openat2(RESOLVE_BENEATH)` relative to a descriptor of the root, so
+//! the kernel itself keeps every lookup inside the root, whatever is renamed or replaced by a
+//! symlink meanwhile; and what was opened is checked through its descriptor, never its name.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kingpin::{Conn, EpollTPServer, IdleTimeouts, IoHandler, LoopCtx, LoopHandle, ServerConfig, ServerHandle};
+use kingpin::{
+    Conn, EpollTPServer, IdleAction, IdleKind, IdleTimeouts, IoHandler, LoopCtx, LoopHandle, ServerConfig,
+    ServerHandle, Shutdown, Stats,
+};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
 
-use crate::checksum::{ChecksumCache, FileKey};
+use crate::checksum::FileKey;
+use crate::hash_pool::{HashPool, HashStats, Hashes, Lookup, Ticket};
+use crate::os_error::describe;
 use crate::protocol::{Reply, Request, MAX_LINE};
 
 /// Most bytes handed to one `sendfile` call: the kernel takes what fits in the socket buffer.
 const SENDFILE_CHUNK: usize = 4 << 20;
 /// Bytes read per step when streaming without `sendfile`.
 const READ_CHUNK: usize = 256 << 10;
-/// A connection with no reads or writes for this long is closed (a stalled reader).
-const IDLE: Duration = Duration::from_secs(60);
+/// How often `openat2` is retried when the kernel saw a rename race during the lookup.
+const OPEN_RETRIES: usize = 16;
 
 /// What the server needs to know.
 #[derive(Clone, Debug)]
@@ -34,47 +48,137 @@ pub struct ServerOptions {
     pub root: PathBuf,
     /// Address to listen on (port 0: any free port).
     pub addr: SocketAddr,
-    /// IO threads.
+    /// IO threads (at least 1).
     pub threads: usize,
     /// Stream with `sendfile(2)`; `false` reads the file in bounded chunks and sends them.
     pub sendfile: bool,
     /// Most connections open at once from one peer address (`None`: no limit).
     pub max_conns_per_ip: Option<usize>,
+    /// Threads that hash files (at least 1).
+    pub hash_threads: usize,
+    /// Files that may wait for a hashing thread; a request for one more is refused.
+    pub hash_queue: usize,
+    /// A connection that reads and writes nothing for this long is closed, unless it waits
+    /// for its file's checksum.
+    pub idle_timeout: Duration,
+}
+
+impl ServerOptions {
+    /// The defaults for serving `root` on `addr`: 2 IO threads, `sendfile`, 64 connections per
+    /// address, 2 hashing threads with 64 files waiting at most, 60 s idle timeout.
+    pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> Self {
+        ServerOptions {
+            root: root.into(),
+            addr,
+            threads: 2,
+            sendfile: true,
+            max_conns_per_ip: Some(64),
+            hash_threads: 2,
+            hash_queue: 64,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// What all IO threads share.
 struct Shared {
-    /// The canonical root.
-    root: PathBuf,
-    cache: Arc<ChecksumCache>,
+    /// The root directory, opened once: every file is looked up beneath it.
+    root: OwnedFd,
+    hashes: Hashes,
     sendfile: bool,
 }
 
-/// Starts a server; it runs until the handle shuts it down.
-///
-/// # Errors
-/// When the root is not a readable directory or the address cannot be bound.
-pub fn start(opts: &ServerOptions) -> io::Result<ServerHandle<FileServer>> {
-    start_with_cache(opts, Arc::default())
+/// A running server: the IO threads and the hashing threads it owns.
+pub struct Server {
+    io: ServerHandle<FileServer>,
+    pool: HashPool,
+    hashes: Hashes,
 }
 
-/// Like [`start`], with a given checksum cache (to watch it, or share it between servers).
+impl Server {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.io.local_addr()
+    }
+
+    /// The IO threads' counters.
+    #[allow(dead_code)] // used by the tests
+    pub fn stats(&self) -> Stats {
+        self.io.stats()
+    }
+
+    /// The hashing threads' counters.
+    #[allow(dead_code)] // used by the tests
+    pub fn hash_stats(&self) -> HashStats {
+        self.hashes.stats()
+    }
+
+    /// Starts a graceful shutdown (any thread); [`Server::join`] waits for it.
+    #[allow(dead_code)] // used by the tests
+    pub fn shutdown(&self) {
+        self.io.shutdown();
+    }
+
+    /// A handle that shuts the server down from anywhere (a signal handler, say).
+    #[allow(dead_code)] // used by main, not by the tests
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.io.shutdown_handle()
+    }
+
+    /// Waits until the IO threads have stopped, then stops the hashing threads; returns the
+    /// hashing counters at the end.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::join`].
+    pub fn join(self) -> io::Result<HashStats> {
+        let result = self.io.join();
+        self.pool.shutdown();
+        result.map(|()| self.hashes.stats())
+    }
+}
+
+/// Starts a server; it runs until shut down.
 ///
 /// # Errors
-/// As [`start`].
-pub fn start_with_cache(opts: &ServerOptions, cache: Arc<ChecksumCache>) -> io::Result<ServerHandle<FileServer>> {
-    let root = std::fs::canonicalize(&opts.root)
-        .map_err(|e| io::Error::new(e.kind(), format!("root {}: {e}", opts.root.display())))?;
-    if !root.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("root {} is not a directory", root.display())));
+/// One line for a person: no IO or hashing thread asked for, a root that is not a directory
+/// (`cannot serve <root>: ...`), a kernel without `openat2`, or an address that cannot be
+/// bound (`cannot listen on <addr>: address already in use`).
+pub fn start(opts: &ServerOptions) -> io::Result<Server> {
+    let invalid = |msg: &str| io::Error::new(io::ErrorKind::InvalidInput, msg);
+    if opts.threads == 0 {
+        return Err(invalid("at least one IO thread is needed"));
     }
-    let shared = Arc::new(Shared { root, cache, sendfile: opts.sendfile });
+    if opts.hash_threads == 0 {
+        return Err(invalid("at least one hashing thread is needed"));
+    }
+    let cannot_serve =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot serve {}: {}", opts.root.display(), describe(&e)));
+    let root = nix::fcntl::open(&opts.root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| cannot_serve(e.into()))?;
+    // Fail now, not on every request, on a kernel without openat2 (Linux before 5.6).
+    if let Err(e) = openat2_beneath(root.as_fd(), Path::new(".")) {
+        let e = io::Error::from(e);
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOSYS) => cannot_serve(io::Error::new(e.kind(), "this kernel lacks openat2 (Linux 5.6+)")),
+            _ => cannot_serve(e),
+        });
+    }
+    let pool = HashPool::new(opts.hash_threads, opts.hash_queue)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start the hashing threads: {}", describe(&e))))?;
+    let hashes = pool.hashes();
+    let shared = Arc::new(Shared { root, hashes: hashes.clone(), sendfile: opts.sendfile });
     let config = ServerConfig::new(opts.addr)
         .threads(opts.threads)
-        .idle_timeouts(IdleTimeouts::all(IDLE))
+        .idle_timeouts(IdleTimeouts::all(opts.idle_timeout))
         .max_connections_per_ip(opts.max_conns_per_ip);
-    EpollTPServer::new(config, shared, |shared| FileServer { shared: shared.clone(), handle: None, buf: Vec::new() })
-        .start()
+    let io = EpollTPServer::new(config, shared, |shared| FileServer {
+        shared: shared.clone(),
+        handle: None,
+        buf: Vec::new(),
+    })
+    .start()
+    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {}", opts.addr, describe(&e))))?;
+    Ok(Server { io, pool, hashes })
 }
 
 /// The handler of one IO thread.
@@ -92,8 +196,14 @@ pub enum State {
     /// The request line has not arrived yet.
     #[default]
     Request,
-    /// Waiting for the checksum of the open file.
-    Hashing(Transfer),
+    /// Waiting for the checksum of the open file. Dropping the ticket (the connection closed)
+    /// withdraws the request, and stops the hashing when nobody else waits for it.
+    Hashing {
+        /// The transfer, ready to start.
+        transfer: Transfer,
+        /// This request's place among the job's waiters.
+        _ticket: Ticket,
+    },
     /// Sending `file` from `offset` to `end`.
     Streaming(Transfer),
     /// The request was answered (or refused); anything after it is ignored.
@@ -109,61 +219,84 @@ pub struct Transfer {
     sendfile: bool,
 }
 
-/// Resolves a requested path under `root` (canonical), refusing anything that leaves it.
+/// `openat2(root, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS)`: every component, symlinks followed, must stay beneath `root` (the
+/// kernel refuses an absolute symlink, or a `..` that would climb out, with `EXDEV`, and
+/// retries or fails with `EAGAIN` when a rename races the lookup). Non-blocking, so a FIFO or
+/// a device opens at once — to be refused — instead of waiting for a writer.
+fn openat2_beneath(root: BorrowedFd<'_>, path: &Path) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let mut tries = 0;
+    loop {
+        match nix::fcntl::openat2(root, path, how) {
+            Err(Errno::EAGAIN | Errno::EINTR) if tries < OPEN_RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Opens the regular file at `requested` beneath the root directory `root`.
 ///
 /// # Errors
 /// A reason for the `ERR` reply: an absolute path, a `..` component, a path that does not
-/// exist, or one that resolves (through symlinks) outside the root.
-pub fn resolve(root: &Path, requested: &str) -> Result<PathBuf, String> {
-    if requested.contains('\0') {
+/// exist, one that leads (through symlinks) outside the root, or anything but a regular file.
+pub fn open_beneath(root: BorrowedFd<'_>, requested: &Path) -> Result<(File, Metadata), String> {
+    let shown = requested.display();
+    if requested.as_os_str().as_bytes().contains(&0) {
         return Err("bad request: NUL in path".into());
     }
-    let rel = Path::new(requested);
-    if rel.is_absolute() {
-        return Err(format!("absolute path not allowed: {requested:?}"));
+    if requested.is_absolute() {
+        return Err(format!("absolute path not allowed: {shown}"));
     }
-    if rel.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("'..' not allowed in path: {requested:?}"));
+    if requested.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("'..' not allowed in path: {shown}"));
     }
-    let full = std::fs::canonicalize(root.join(rel)).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => format!("no such file: {requested}"),
-        _ => format!("cannot open {requested}: {e}"),
+    let fd = openat2_beneath(root, requested).map_err(|e| match e {
+        Errno::ENOENT | Errno::ENOTDIR => format!("no such file: {shown}"),
+        Errno::EXDEV => format!("{shown} leads outside the served directory"),
+        Errno::ELOOP => format!("too many levels of symbolic links: {shown}"),
+        Errno::ENXIO | Errno::ENODEV => format!("not a regular file: {shown}"),
+        Errno::EACCES | Errno::EPERM => format!("permission denied: {shown}"),
+        Errno::EAGAIN => format!("{shown}: the served directory kept changing during the lookup; try again"),
+        e => format!("cannot open {shown}: {}", describe(&e.into())),
     })?;
-    if !full.starts_with(root) {
-        return Err(format!("{requested:?} leads outside the served directory"));
+    let file = File::from(fd);
+    // What was opened, through its descriptor: the name may point elsewhere by now.
+    let meta = file.metadata().map_err(|e| format!("cannot stat {shown}: {}", describe(&e)))?;
+    if !meta.is_file() {
+        return Err(format!("not a regular file: {shown}"));
     }
-    Ok(full)
+    Ok((file, meta))
 }
 
 impl FileServer {
     /// Handles a complete request line: refuses it, or starts the transfer (at once when the
-    /// checksum is cached, else once a helper thread has computed it).
-    fn on_request(&mut self, conn: &mut Conn<'_, State>, line: &str) {
+    /// checksum is cached, else once a hashing thread has computed it).
+    fn on_request(&mut self, conn: &mut Conn<'_, State>, line: &[u8]) {
         let req = match Request::parse(line) {
             Ok(r) => r,
             Err(reason) => return refuse(conn, reason),
         };
-        let opened = resolve(&self.shared.root, &req.path).and_then(|path| {
-            let file = File::open(&path).map_err(|e| format!("cannot open {}: {e}", req.path))?;
-            let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", req.path))?;
-            if !meta.is_file() {
-                return Err(format!("not a regular file: {}", req.path));
-            }
+        let name = req.path.display().to_string();
+        let opened = open_beneath(self.shared.root.as_fd(), &req.path).and_then(|(file, meta)| {
             if req.offset > meta.len() {
-                return Err(format!("offset {} beyond the end of {} ({} bytes)", req.offset, req.path, meta.len()));
+                return Err(format!("offset {} beyond the end of {name} ({} bytes)", req.offset, meta.len()));
             }
-            Ok((FileKey::new(&path, &meta), file, meta.len()))
+            Ok((file, meta))
         });
-        let (key, file, size) = match opened {
+        let (file, meta) = match opened {
             Ok(o) => o,
             Err(reason) => return refuse(conn, reason),
         };
-        log::info!("{}: GET {} from {} ({size} bytes)", conn.peer_addr(), req.path, req.offset);
+        let size = meta.len();
+        log::info!("{}: GET {name} from {} ({size} bytes)", conn.peer_addr(), req.offset);
         let transfer = Transfer { file, offset: req.offset, end: size, sendfile: self.shared.sendfile };
         let id = conn.id();
         let handle = self.handle.clone().expect("on_start ran");
         let waiter = Box::new(move |result: Result<u64, String>| {
-            // On the hashing thread: back to the connection's loop. A connection that closed
+            // On a hashing thread: back to the connection's loop. A connection that closed
             // meanwhile is simply not found (its id's generation moved on).
             let _ = handle.run(move |h: &mut FileServer, ctx: &mut LoopCtx<'_, FileServer>| {
                 if let Some(mut conn) = ctx.conn(id) {
@@ -171,18 +304,19 @@ impl FileServer {
                 }
             });
         });
-        match self.shared.cache.get_or_hash(key, &transfer.file, waiter) {
-            Some(sum) => self.begin(conn, transfer, sum),
-            None => *conn.state_mut() = State::Hashing(transfer),
+        match self.shared.hashes.lookup(FileKey::new(&meta), &transfer.file, &name, waiter) {
+            Lookup::Ready(sum) => self.begin(conn, transfer, sum),
+            Lookup::Pending(ticket) => *conn.state_mut() = State::Hashing { transfer, _ticket: ticket },
+            Lookup::Refused(reason) => refuse(conn, reason),
         }
     }
 
     /// The checksum arrived (on this loop, via `LoopHandle::run`).
     fn on_checksum(&mut self, conn: &mut Conn<'_, State>, result: Result<u64, String>) {
-        if !matches!(conn.state(), State::Hashing(_)) {
+        if !matches!(conn.state(), State::Hashing { .. }) {
             return;
         }
-        let State::Hashing(transfer) = std::mem::replace(conn.state_mut(), State::Done) else { return };
+        let State::Hashing { transfer, .. } = std::mem::replace(conn.state_mut(), State::Done) else { return };
         match result {
             Ok(sum) => self.begin(conn, transfer, sum),
             Err(reason) => refuse(conn, reason),
@@ -272,7 +406,7 @@ impl IoHandler for FileServer {
             }
             return;
         };
-        let line = String::from_utf8_lossy(&conn.input().as_slice()[..end]).into_owned();
+        let line = conn.input().as_slice()[..end].to_vec();
         conn.input().clear();
         *conn.state_mut() = State::Done; // one request per connection
         self.on_request(conn, &line);
@@ -280,5 +414,14 @@ impl IoHandler for FileServer {
 
     fn on_write_complete(&mut self, conn: &mut Conn<'_, State>) {
         self.pump(conn);
+    }
+
+    fn on_idle(&mut self, conn: &mut Conn<'_, State>, _kind: IdleKind) -> IdleAction {
+        // Silent because the server is still hashing its file: not the peer's fault.
+        if matches!(conn.state(), State::Hashing { .. }) {
+            IdleAction::Keep
+        } else {
+            IdleAction::Close
+        }
     }
 }
