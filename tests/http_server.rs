@@ -452,3 +452,71 @@ fn curl() {
     assert!(out.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{out}");
     assert!(out.ends_with("Hello, kingpin!"), "{out}");
 }
+
+fn start_with(config: ServerConfig) -> ServerHandle<http::HttpHandler> {
+    EpollTPServer::from_fn(config, http::HttpHandler::default).start().unwrap()
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+}
+
+/// What `/hash/N` answers, worked out here.
+fn expected_hash(n: u64) -> Vec<u8> {
+    let h = http::hash_pattern(n, &kingpin::CancelToken::new()).unwrap();
+    format!("{h:016x}\n").into_bytes()
+}
+
+#[test]
+fn hash_route_answers_from_the_worker_pool_in_order() {
+    let server = start();
+    let mut c = Client::new(server.local_addr());
+    // A hash pipelined between two plain requests: the answers keep the requests' order.
+    let mut batch = GET.to_vec();
+    batch.extend(get("/hash/1000000"));
+    batch.extend(GET);
+    batch.extend(get("/hash/0"));
+    c.send(&batch);
+    assert_hello(&c.read(false));
+    let r = c.read(false);
+    assert_eq!((r.status, r.body.clone()), (200, expected_hash(1_000_000)), "{r:?}");
+    assert_hello(&c.read(false));
+    let r = c.read(false);
+    assert_eq!((r.status, r.body.clone()), (200, expected_hash(0)), "{r:?}");
+    for bad in ["/hash/", "/hash/x1", "/hash/+5", "/hash/1099511627777", "/hash/99999999999999999999"] {
+        c.send(&get(bad));
+        assert_eq!(c.read(false).status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn hash_route_answers_503_when_the_pool_is_full_and_stops_for_a_client_that_left() {
+    let server = start_with(ServerConfig::default().threads(1).worker_threads(1).worker_queue(1));
+    let addr = server.local_addr();
+    let huge = format!("/hash/{}", http::MAX_HASH);
+    // One hash runs (1 TiB: it would take minutes), one waits in the queue.
+    let mut running = Client::new(addr);
+    running.send(&get(&huge));
+    wait_until(IO_TIMEOUT, "a worker busy", || server.workers().stats().busy == 1);
+    let mut queued = Client::new(addr);
+    queued.send(&get(&huge));
+    wait_until(IO_TIMEOUT, "a job queued", || server.workers().stats().queued == 1);
+    // The next is refused at once; plain requests are served as usual meanwhile.
+    let mut c = Client::new(addr);
+    c.send(&get("/hash/10"));
+    let r = c.read(false);
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("1")), "{r:?}");
+    assert!(!r.closes(), "a busy answer keeps the connection");
+    c.send(GET);
+    assert_hello(&c.read(false));
+    // Clients that leave stop their hashes: the pool is free again.
+    drop(running);
+    drop(queued);
+    wait_until(IO_TIMEOUT, "the pool idle", || {
+        let s = server.workers().stats();
+        (s.busy, s.queued) == (0, 0)
+    });
+    c.send(&get("/hash/10"));
+    let r = c.read(false);
+    assert_eq!((r.status, r.body.clone()), (200, expected_hash(10)), "{r:?}");
+}

@@ -16,13 +16,18 @@
 //!   turn the close into a reset that destroys the response in flight.
 //! - A client that pipelines without reading is throttled: parsing and reading stop while
 //!   more than [`HIGH_WATER`] bytes of output are queued, and resume when they drain.
+//! - `GET /hash/N` hashes N bytes of a fixed pattern (XXH3, at most [`MAX_HASH`]) on the
+//!   server's worker pool, off the IO thread, and answers the hash in hex. While it runs, that
+//!   connection's later requests wait (responses stay in order) and every other connection is
+//!   served as usual. When every worker is busy and the queue is full it answers `503` with
+//!   `Retry-After: 1` at once; a client that leaves stops its hash. A bad N is `400`.
 //!
 //! The steady state allocates nothing per request: responses are built in a `Vec` kept by the
 //! handler, and per-connection state is a small `Copy` struct set once on connect.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kingpin::{Conn, IoHandler, Parts};
+use kingpin::{CancelToken, Conn, Error as KpError, IoHandler, JobError, Parts};
 
 use super::request::{parse, Error, Parse};
 
@@ -47,6 +52,12 @@ const BATCH: usize = 64 * 1024;
 /// The body of `GET /`.
 pub const HELLO: &[u8] = b"Hello, kingpin!";
 
+/// The most bytes `GET /hash/N` hashes (1 TiB: long enough to watch a busy pool).
+pub const MAX_HASH: u64 = 1 << 40;
+
+/// The path prefix of the hashing route.
+const HASH_PREFIX: &[u8] = b"/hash/";
+
 /// The statuses this server answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -64,6 +75,8 @@ pub enum Status {
     NotImplemented,
     /// 505.
     VersionNotSupported,
+    /// 503: the worker pool is full.
+    Busy,
 }
 
 impl Status {
@@ -92,6 +105,10 @@ impl Status {
             Status::VersionNotSupported => (
                 b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Length: 27\r\nContent-Type: text/plain\r\n",
                 b"HTTP Version Not Supported\n",
+            ),
+            Status::Busy => (
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n",
+                b"Busy\n",
             ),
         }
     }
@@ -122,6 +139,49 @@ fn write_response(out: &mut Vec<u8>, status: Status, head_only: bool, persist: P
     if !head_only {
         out.extend_from_slice(body);
     }
+}
+
+/// Appends a `200` whose body is `body` (made at run time).
+fn write_ok(out: &mut Vec<u8>, body: &[u8], head_only: bool, persist: Persist, date: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: ");
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(match persist {
+        Persist::Default => b"\r\n\r\n".as_slice(),
+        Persist::KeepAlive => b"\r\nConnection: keep-alive\r\n\r\n",
+        Persist::Close => b"\r\nConnection: close\r\n\r\n",
+    });
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+/// The `N` of `/hash/N`: decimal digits only, at most [`MAX_HASH`].
+fn hash_len(path: &[u8]) -> Option<u64> {
+    let digits = path.strip_prefix(HASH_PREFIX)?;
+    if digits.is_empty() || digits.len() > 13 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok().filter(|&n| n <= MAX_HASH)
+}
+
+/// XXH3 of `n` bytes of the pattern 0, 1, …, 250, 0, 1, … — blocking work for a worker.
+/// `None` if `token` fired first (the client left).
+pub fn hash_pattern(n: u64, token: &CancelToken) -> Option<u64> {
+    const BLOCK: usize = 251 * 256; // whole periods of the pattern: every block is the same
+    let block: Vec<u8> = (0..BLOCK).map(|i| (i % 251) as u8).collect();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut left = n;
+    while left > 0 {
+        if token.is_cancelled() {
+            return None;
+        }
+        let take = left.min(BLOCK as u64) as usize;
+        hasher.update(&block[..take]);
+        left -= take as u64;
+    }
+    Some(hasher.digest())
 }
 
 /// `Date` in IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`) for `secs` since the epoch.
@@ -163,6 +223,8 @@ struct Owed {
     status: Status,
     head_only: bool,
     persist: Persist,
+    /// `GET /hash/N`: the response comes from a job on the worker pool.
+    hash: Option<u64>,
 }
 
 /// Per-connection state: the handler's typed `ConnState`, kept inline with each connection.
@@ -178,6 +240,9 @@ pub struct ConnState {
     closing: bool,
     /// Parsing and reading paused on [`HIGH_WATER`]; they resume on write completion.
     stalled: bool,
+    /// A `/hash` job runs for this connection: parsing waits for its answer (what arrives
+    /// meanwhile stays in the input).
+    hashing: bool,
 }
 
 /// The HTTP handler of one IO thread: parses requests and answers them (see the module docs).
@@ -216,6 +281,10 @@ impl HttpHandler {
             input.clear();
             return;
         }
+        if st.hashing {
+            return; // the job's answer comes first; the rest waits in the input
+        }
+        let mut job = None;
         self.refresh_date();
         self.out.clear();
         loop {
@@ -228,6 +297,10 @@ impl HttpHandler {
                 }
             }
             if let Some(owed) = st.owed.take() {
+                if let Some(n) = owed.hash {
+                    job = Some((n, owed));
+                    break;
+                }
                 write_response(&mut self.out, owed.status, owed.head_only, owed.persist, &self.date);
                 if owed.persist == Persist::Close {
                     st.closing = true;
@@ -251,9 +324,18 @@ impl HttpHandler {
                     break;
                 }
                 Ok(Parse::Complete { req, len }) => {
+                    let mut hash = None;
                     let status = match (req.path, req.method) {
                         (b"/", b"GET" | b"HEAD") => Status::Ok,
                         (b"/", _) => Status::MethodNotAllowed,
+                        (p, b"GET" | b"HEAD") if p.starts_with(HASH_PREFIX) => match hash_len(p) {
+                            Some(n) => {
+                                hash = Some(n);
+                                Status::Ok
+                            }
+                            None => Status::BadRequest,
+                        },
+                        (p, _) if p.starts_with(HASH_PREFIX) => Status::MethodNotAllowed,
                         _ => Status::NotFound,
                     };
                     let persist = match (req.keep_alive, req.minor) {
@@ -261,7 +343,7 @@ impl HttpHandler {
                         (true, 0) => Persist::KeepAlive,
                         (true, _) => Persist::Default,
                     };
-                    st.owed = Some(Owed { status, head_only: req.method == b"HEAD", persist });
+                    st.owed = Some(Owed { status, head_only: req.method == b"HEAD", persist, hash });
                     st.body_left = req.content_length;
                     st.resume = 0;
                     let expect_continue = req.expect_continue;
@@ -279,12 +361,61 @@ impl HttpHandler {
         }
         output.send(&self.out);
         let (closing, stalled) = (st.closing, st.stalled);
-        if closing {
+        if let Some((n, owed)) = job {
+            self.start_hash(conn, n, owed);
+        } else if closing {
             input.clear();
             conn.close(); // lingers: what the client still sends is dropped, not reset
         } else if stalled {
             conn.pause_reading();
         }
+    }
+
+    /// Hashes on the worker pool for `GET /hash/N`; parsing waits for the answer. A full pool
+    /// is answered `503` at once, and the requests after it are served.
+    fn start_hash(&mut self, conn: &mut Conn<'_, ConnState>, n: u64, owed: Owed) {
+        let done =
+            move |me: &mut HttpHandler, conn: Option<&mut Conn<'_, ConnState>>, hash: Result<Option<u64>, JobError>| {
+                let Some(conn) = conn else { return }; // the client left; its hash stopped
+                me.refresh_date();
+                me.out.clear();
+                match hash {
+                    Ok(Some(h)) => {
+                        write_ok(&mut me.out, format!("{h:016x}\n").as_bytes(), owed.head_only, owed.persist, &me.date)
+                    }
+                    // Cancelled (the connection is closing) or failed: nothing useful to say.
+                    Ok(None) | Err(_) => {
+                        write_response(&mut me.out, Status::Busy, owed.head_only, Persist::Close, &me.date)
+                    }
+                }
+                conn.send(&me.out);
+                me.finish_owed(conn, owed.persist);
+            };
+        match Self::spawn_blocking(conn, move |token| hash_pattern(n, token), done) {
+            // Reading goes on (into the input, bounded by the input limit), so that a client
+            // that leaves is seen at once and its hash stops.
+            Ok(()) => conn.state_mut().hashing = true,
+            Err(KpError::Busy | KpError::Stopped) => {
+                self.out.clear();
+                write_response(&mut self.out, Status::Busy, owed.head_only, owed.persist, &self.date);
+                conn.send(&self.out);
+                self.finish_owed(conn, owed.persist);
+            }
+            Err(_) => {} // closing already
+        }
+    }
+
+    /// After the answer to a job's request: close if it said so, else go on with the input.
+    fn finish_owed(&mut self, conn: &mut Conn<'_, ConnState>, persist: Persist) {
+        let st = conn.state_mut();
+        st.hashing = false;
+        if persist == Persist::Close {
+            st.closing = true;
+            conn.input().clear();
+            conn.close();
+            return;
+        }
+        self.process(conn);
     }
 }
 
@@ -319,6 +450,7 @@ mod tests {
             Status::TooLarge,
             Status::NotImplemented,
             Status::VersionNotSupported,
+            Status::Busy,
         ] {
             let (head, body) = status.parts();
             let head = std::str::from_utf8(head).unwrap();

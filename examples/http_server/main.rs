@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release --example http_server -- --addr 127.0.0.1:8080 --threads 2
 //! curl -i http://127.0.0.1:8080/            # HTTP/1.1 200 OK ... Hello, kingpin!
+//! curl http://127.0.0.1:8080/hash/1000000   # XXH3 of 1 MB, worked out on a worker thread
 //! wrk -t2 -c100 -d5s http://127.0.0.1:8080/
 //! ```
 
@@ -40,6 +41,12 @@ struct Args {
     /// take every descriptor (IPv6 peers count by /64).
     #[arg(long, default_value_t = 256)]
     max_conns_per_ip: usize,
+    /// Worker threads for `GET /hash/N` (default: one per CPU, at least 2).
+    #[arg(long, value_parser = cli::at_least_one)]
+    workers: Option<usize>,
+    /// Hashes that may wait for a worker; beyond, `/hash/N` answers 503.
+    #[arg(long, default_value_t = 64, value_parser = cli::at_least_one)]
+    worker_queue: usize,
 }
 
 /// Parses the arguments and serves until Ctrl+C; on a startup error prints one line and exits
@@ -63,6 +70,10 @@ fn run() -> Result<(), String> {
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
+    if let Some(n) = args.workers {
+        config = config.worker_threads(n);
+    }
+    config = config.worker_queue(args.worker_queue);
     if let Some(mode) = &args.epoll {
         config = config.edge_triggered(mode == "edge");
     }
