@@ -2,8 +2,8 @@
 //! and 256 MiB arrive byte-exact (with `sendfile` and with buffered reads); 20 clients at once;
 //! path escapes refused; a client killed halfway resumes; the server survives a client that
 //! disconnects mid-stream; a corrupt partial file is caught by the checksum; concurrent
-//! requests share one hash; a request waiting for its checksum outlives the idle timeout;
-//! `-o DIR`, curl's rate units, strict offsets and non-UTF-8 names.
+//! requests share one hash, across IO threads too; a request waiting for its checksum outlives
+//! the idle timeout; `-o DIR`, curl's rate units, strict offsets and non-UTF-8 names.
 //!
 //! The symlink race and FIFOs are in `big_file_transfer_security.rs`, the bounded hashing in
 //! `big_file_transfer_hashing.rs`, the binary's command line in `big_file_transfer_cli.rs`.
@@ -14,8 +14,8 @@ mod util;
 mod checksum;
 #[path = "../examples/big_file_transfer/client.rs"]
 mod client;
-#[path = "../examples/big_file_transfer/hash_pool.rs"]
-mod hash_pool;
+#[path = "../examples/big_file_transfer/hashes.rs"]
+mod hashes;
 #[path = "../examples/big_file_transfer/os_error.rs"]
 mod os_error;
 #[path = "../examples/big_file_transfer/protocol.rs"]
@@ -341,15 +341,15 @@ fn malformed_requests_are_refused() {
     stop(server);
 }
 
-/// Ten requests for one file while the only hashing thread is busy: they all join one job,
-/// and once the thread is free the file is hashed once for all of them.
+/// Ten requests for one file while the only worker thread is busy: they all join one job,
+/// and once the worker is free the file is hashed once for all of them.
 #[test]
 fn concurrent_requests_share_one_hash() {
     let fx = Fixture::new();
     fx.sparse("huge", 1 << 40);
     fx.file("f", 8 * MIB + 1);
     let server = server::start(&ServerOptions { hash_threads: 1, ..fx.options() }).unwrap();
-    // Occupy the hashing thread; nothing is sent back until it is done with "huge".
+    // Occupy the only worker; nothing is sent back until it is done with "huge".
     let mut blocker = connect(server.local_addr());
     blocker.write_all(b"GET 0 huge\n").unwrap();
     wait_until(Duration::from_secs(10), "the thread hashing huge", || server.hash_stats().running == 1);
@@ -378,6 +378,49 @@ fn concurrent_requests_share_one_hash() {
     let h = server.hash_stats();
     eprintln!("{h:?}");
     assert_eq!((h.started, h.hashed, h.cancelled, h.refused, h.running, h.waiting), (2, 1, 1, 0, 0, 0), "{h:?}");
+    stop(server);
+}
+
+/// Requests for one file on both IO threads share one job: it is started on one loop, and its
+/// completion there reaches the requests waiting on the other. The connections are accepted
+/// one at a time, so the accept balance spreads them over both loops.
+#[test]
+fn requests_on_both_io_threads_share_one_hash() {
+    let fx = Fixture::new();
+    fx.sparse("huge", 1 << 40);
+    fx.file("f", 3 * MIB + 7);
+    let server = server::start(&ServerOptions { threads: 2, hash_threads: 1, ..fx.options() }).unwrap();
+    let mut blocker = connect(server.local_addr());
+    blocker.write_all(b"GET 0 huge\n").unwrap();
+    wait_until(Duration::from_secs(10), "the worker hashing huge", || server.hash_stats().running == 1);
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        clients.push(connect(server.local_addr()));
+        wait_until(Duration::from_secs(10), "the connection accepted", || server.stats().connections == i + 2);
+    }
+    // At least two connections on each loop, one of them perhaps the blocker: requests for "f"
+    // on both.
+    let per_loop: Vec<u64> = server.loop_stats().iter().map(|s| s.connections).collect();
+    assert!(per_loop.len() == 2 && per_loop.iter().all(|&n| n >= 2), "connections per loop: {per_loop:?}");
+    for c in &mut clients {
+        c.write_all(b"GET 0 f\n").unwrap();
+    }
+    wait_until(Duration::from_secs(10), "eight requests waiting on one queued job", || {
+        let h = server.hash_stats();
+        h.queued == 1 && h.waiting == 9
+    });
+    drop(blocker); // "huge" is cancelled; the worker takes "f"
+    let want = std::fs::read(fx.root.path().join("f")).unwrap();
+    let sum = hash_path(&fx.root.path().join("f")).unwrap();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let reply = util::read_to_end(c).unwrap();
+        let nl = reply.iter().position(|&b| b == b'\n').unwrap_or_else(|| panic!("client {i}: no reply line"));
+        let head = protocol::Reply::parse(std::str::from_utf8(&reply[..nl]).unwrap()).unwrap();
+        assert_eq!(head, protocol::Reply::Ok { size: want.len() as u64, checksum: sum, offset: 0 }, "client {i}");
+        assert!(reply[nl + 1..] == want[..], "client {i}: the bytes differ");
+    }
+    let h = server.hash_stats();
+    assert_eq!((h.started, h.hashed, h.cancelled, h.refused, h.waiting), (2, 1, 1, 0, 0), "{h:?}");
     stop(server);
 }
 

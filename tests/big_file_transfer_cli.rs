@@ -153,8 +153,8 @@ fn startup_errors_are_one_clear_line() {
     assert_eq!(r.status.code(), Some(1));
     assert_eq!(r.stderr, format!("big_file_transfer: cannot serve {}: not a directory\n", file.display()));
 
-    // Zero threads is an error, not a silent 1: the server does not start.
-    for flag in ["--threads", "--hash-threads"] {
+    // Zero threads (or a queue of none) is an error, not a silent 1: the server does not start.
+    for flag in ["--threads", "--hash-threads", "--hash-queue"] {
         let r = run(
             &exe,
             ["serve", "--addr", "127.0.0.1:0", "--root", root.path().to_str().unwrap(), flag, "0"],

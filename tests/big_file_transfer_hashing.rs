@@ -1,9 +1,10 @@
 //! big_file_transfer's hashing is bounded, server in-process: requests for 100 different large
-//! files run on the server's 2 hashing threads (no more threads exist), fill its line of 8, and
-//! the rest are refused at once; when the clients leave, the hashing stops.
+//! files run on the server's worker pool of 2 threads (`kingpin-worker-N`; no more threads
+//! exist), fill its queue of 8, and the rest are refused at once; when the clients leave, the
+//! hashing stops.
 //!
 //! The test runs in a child process of its own (this binary, re-run for that test alone), so
-//! that the hashing threads in the process are the test's server's and no other test's.
+//! that the worker threads in the process are the test's server's and no other test's.
 
 mod util;
 
@@ -14,8 +15,8 @@ mod checksum;
 #[path = "../examples/big_file_transfer/client.rs"]
 mod client;
 #[allow(dead_code)]
-#[path = "../examples/big_file_transfer/hash_pool.rs"]
-mod hash_pool;
+#[path = "../examples/big_file_transfer/hashes.rs"]
+mod hashes;
 #[allow(dead_code)]
 #[path = "../examples/big_file_transfer/os_error.rs"]
 mod os_error;
@@ -37,6 +38,8 @@ use util::{connect, wait_until};
 const FILES: usize = 100;
 const HASH_THREADS: usize = 2;
 const HASH_QUEUE: usize = 8;
+/// What kingpin names its worker threads (`kingpin-worker-N`).
+const WORKER: &str = "kingpin-worker";
 
 /// Names of this process's threads.
 fn thread_names() -> Vec<String> {
@@ -47,7 +50,7 @@ fn thread_names() -> Vec<String> {
         .collect()
 }
 
-/// For each of this process's hashing threads: its state (`R`, `S`, ...) and CPU time (user +
+/// For each of this process's worker threads (they only hash): its state (`R`, `S`, ...) and CPU time (user +
 /// system, in clock ticks).
 fn hashing_threads() -> Vec<(char, u64)> {
     std::fs::read_dir("/proc/self/task")
@@ -55,7 +58,7 @@ fn hashing_threads() -> Vec<(char, u64)> {
         .filter_map(|t| {
             let dir = t.ok()?.path();
             let name = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if !name.starts_with("bft-hash") {
+            if !name.starts_with(WORKER) {
                 return None;
             }
             let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
@@ -131,13 +134,16 @@ fn hashing_child() {
     };
     let server = server::start(&opts).unwrap();
 
-    let mut clients: Vec<TcpStream> = (0..FILES)
-        .map(|i| {
-            let mut s = connect(server.local_addr());
-            s.write_all(format!("GET 0 f{i}\n").as_bytes()).unwrap();
-            s
-        })
-        .collect();
+    let request = |i: usize| {
+        let mut s = connect(server.local_addr());
+        s.write_all(format!("GET 0 f{i}\n").as_bytes()).unwrap();
+        s
+    };
+    // First one file per worker, until each worker hashes one: the queue is then empty, and
+    // exactly HASH_QUEUE more files fit in it, whatever the timing.
+    let mut clients: Vec<TcpStream> = (0..HASH_THREADS).map(request).collect();
+    wait_until(Duration::from_secs(20), "every worker hashing", || server.hash_stats().running == HASH_THREADS);
+    clients.extend((HASH_THREADS..FILES).map(request));
     let admitted = HASH_THREADS + HASH_QUEUE;
     wait_until(Duration::from_secs(20), "every request answered or admitted", || {
         let h = server.hash_stats();
@@ -165,10 +171,10 @@ fn hashing_child() {
         assert!(line.starts_with("ERR server busy"), "{line:?}");
     }
 
-    // No more hashing threads than configured exist in this process.
-    let hash_thread_count = thread_names().iter().filter(|n| n.starts_with("bft-hash")).count();
+    // No more worker threads than configured exist in this process.
+    let hash_thread_count = thread_names().iter().filter(|n| n.starts_with(WORKER)).count();
     println!(
-        "{FILES} different files requested: {hash_thread_count} hashing threads, {} hashing, {} queued, {} refused",
+        "{FILES} different files requested: {hash_thread_count} worker threads, {} hashing, {} queued, {} refused",
         h.running, h.queued, h.refused
     );
     assert_eq!(hash_thread_count, HASH_THREADS, "{:?}", thread_names());
@@ -181,16 +187,16 @@ fn hashing_child() {
     });
     let h = server.hash_stats();
     assert_eq!((h.cancelled as usize, h.hashed), (admitted, 0), "{h:?}");
-    // And the hashing threads sleep, and use no CPU any more.
-    wait_until(Duration::from_secs(20), "the hashing threads asleep", || {
+    // And the workers sleep, and use no CPU any more.
+    wait_until(Duration::from_secs(20), "the workers asleep", || {
         hashing_threads().iter().all(|&(state, _)| state == 'S')
     });
     let ticks = || hashing_threads().iter().map(|&(_, t)| t).sum::<u64>();
     let before = ticks();
     std::thread::sleep(Duration::from_millis(500));
     let after = ticks();
-    println!("after the clients left: {h:?}; hashing threads' CPU ticks over 0.5 s: {}", after - before);
-    assert_eq!(after, before, "the hashing threads still run");
+    println!("after the clients left: {h:?}; worker threads' CPU ticks over 0.5 s: {}", after - before);
+    assert_eq!(after, before, "the workers still run");
 
     // The pool still works.
     let mut s = connect(server.local_addr());

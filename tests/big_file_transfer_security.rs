@@ -11,8 +11,8 @@ mod checksum;
 #[path = "../examples/big_file_transfer/client.rs"]
 mod client;
 #[allow(dead_code)]
-#[path = "../examples/big_file_transfer/hash_pool.rs"]
-mod hash_pool;
+#[path = "../examples/big_file_transfer/hashes.rs"]
+mod hashes;
 #[allow(dead_code)]
 #[path = "../examples/big_file_transfer/os_error.rs"]
 mod os_error;

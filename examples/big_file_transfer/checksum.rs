@@ -1,12 +1,11 @@
 //! The file checksum: XXH3-64, streamed in bounded chunks (memory stays flat whatever the file
 //! size), and the key that names one version of a file. Who hashes what, and when, is
-//! [`crate::hash_pool`]'s business.
+//! [`crate::hashes`]'s business.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -39,17 +38,17 @@ pub fn hash_path(path: &Path) -> io::Result<u64> {
 }
 
 /// XXH3-64 of the first `len` bytes of `file`, read with `pread` (the file position is
-/// untouched, so the same descriptor may be streamed meanwhile). `cancelled` is checked before
-/// each [`HASH_CHUNK`]: once it is set, hashing stops and the result is `Ok(None)`.
+/// untouched, so the same descriptor may be streamed meanwhile). `stop` is asked before each
+/// [`HASH_CHUNK`]: once it says `true`, hashing stops and the result is `Ok(None)`.
 ///
 /// # Errors
 /// A read error, or the file being shorter than `len`.
-pub fn hash_file_range(file: &File, len: u64, cancelled: &AtomicBool) -> io::Result<Option<u64>> {
+pub fn hash_file_range(file: &File, len: u64, stop: impl Fn() -> bool) -> io::Result<Option<u64>> {
     let mut hasher = Xxh3::new();
     let mut buf = vec![0; usize::try_from(len).map_or(HASH_CHUNK, |len| len.min(HASH_CHUNK))];
     let mut at = 0;
     while at < len {
-        if cancelled.load(Ordering::Relaxed) {
+        if stop() {
             return Ok(None);
         }
         let want = (len - at).min(HASH_CHUNK as u64) as usize;
@@ -104,11 +103,11 @@ mod tests {
         let data: Vec<u8> = (0..3 * HASH_CHUNK + 7).map(|i| (i * 31 % 251) as u8).collect();
         f.write_all(&data).unwrap();
         let whole = xxhash_rust::xxh3::xxh3_64(&data);
-        let go = AtomicBool::new(false);
-        assert_eq!(hash_file_range(&f, data.len() as u64, &go).unwrap(), Some(whole));
+        let go = || false;
+        assert_eq!(hash_file_range(&f, data.len() as u64, go).unwrap(), Some(whole));
         assert_eq!(hash_reader(&data[..]).unwrap(), whole);
-        assert!(hash_file_range(&f, data.len() as u64 + 1, &go).is_err());
-        assert_eq!(hash_file_range(&f, 0, &go).unwrap(), Some(xxhash_rust::xxh3::xxh3_64(b"")));
-        assert_eq!(hash_file_range(&f, data.len() as u64, &AtomicBool::new(true)).unwrap(), None);
+        assert!(hash_file_range(&f, data.len() as u64 + 1, go).is_err());
+        assert_eq!(hash_file_range(&f, 0, go).unwrap(), Some(xxhash_rust::xxh3::xxh3_64(b"")));
+        assert_eq!(hash_file_range(&f, data.len() as u64, || true).unwrap(), None);
     }
 }

@@ -12,7 +12,7 @@
 
 mod checksum;
 mod client;
-mod hash_pool;
+mod hashes;
 mod os_error;
 mod protocol;
 mod server;
@@ -53,12 +53,12 @@ enum Command {
         /// take every descriptor (IPv6 peers count by /64).
         #[arg(long, default_value_t = 64)]
         max_conns_per_ip: usize,
-        /// Threads that compute checksums (at least 1); no more ever run.
+        /// Threads of the worker pool that computes checksums (at least 1); no more ever run.
         #[arg(long, default_value_t = 2, value_parser = at_least_one)]
         hash_threads: usize,
-        /// Files that may wait for a hashing thread; a request for one more is refused
+        /// Files that may wait for a worker (at least 1); a request for one more is refused
         /// ("server busy").
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = at_least_one)]
         hash_queue: usize,
         /// Close a connection that reads and writes nothing for this many seconds (one waiting
         /// for its file's checksum is kept).
@@ -141,7 +141,7 @@ fn main() {
             let server = server::start(&opts).unwrap_or_else(|e| fail(&e.to_string(), 1));
             let _ = stop.set(server.shutdown_handle());
             println!(
-                "serving {} on {} ({threads} IO threads, {hash_threads} hashing threads)",
+                "serving {} on {} ({threads} IO threads, {hash_threads} worker threads for checksums)",
                 opts.root.display(),
                 server.local_addr()
             );

@@ -14,14 +14,54 @@
 //! printable ASCII range, and `%` itself, travels as `%XX`. A server also takes raw bytes (a
 //! hand-typed `GET 0 dir/with space.txt`); only `%` must be escaped, and a newline cannot be
 //! sent raw.
+//!
+//! The server cuts the request line with kingpin's [`LinesCodec`] (through [`RequestLines`]);
+//! this module only parses it.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-/// Longest request or reply line accepted, newline included.
+use kingpin::{Buffer, Decoder, FrameError, LinesCodec};
+
+/// Longest request or reply line accepted, newline included (a `\r` before it aside).
 pub const MAX_LINE: usize = 4096;
+
+/// The server's framing of request lines: kingpin's [`LinesCodec`] with [`MAX_LINE`], whose
+/// error is handed over as an item instead of failing the decode.
+///
+/// `Conn::decode` closes the connection at once on a framing error, which would leave the
+/// client without a reason. Through this decoder it yields `Err(FrameError)` for a line over
+/// the limit (as soon as it is known to be, before its end arrives), and the server answers
+/// `ERR bad request: line too long` before closing. After such an item the rest of the input
+/// cannot be framed: drop it.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLines(LinesCodec);
+
+impl RequestLines {
+    /// Lines of at most [`MAX_LINE`] bytes, newline included.
+    pub fn new() -> Self {
+        RequestLines(LinesCodec::new(MAX_LINE - 1))
+    }
+}
+
+impl Default for RequestLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder for RequestLines {
+    type Item = Result<Vec<u8>, FrameError>;
+
+    fn decode(&mut self, src: &mut Buffer) -> Result<Option<Self::Item>, FrameError> {
+        match self.0.decode(src) {
+            Ok(line) => Ok(line.map(Ok)),
+            Err(e) => Ok(Some(Err(e))),
+        }
+    }
+}
 
 /// A download request: which file, from which byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,6 +266,22 @@ mod tests {
             assert!(Request::parse(line).is_err(), "{:?} accepted", String::from_utf8_lossy(line));
         }
         assert!(Request::parse(b"GET +5 x").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn request_lines_end_at_the_limit_and_hand_over_the_error() {
+        let mut lines = RequestLines::new();
+        let mut buf = Buffer::new();
+        let longest = vec![b'x'; MAX_LINE - 1];
+        buf.extend_from_slice(&longest);
+        assert_eq!(lines.decode(&mut buf), Ok(None), "its newline may still come");
+        buf.extend_from_slice(b"\nGET 0 f\r\nGET");
+        assert_eq!(lines.decode(&mut buf), Ok(Some(Ok(longest))));
+        assert_eq!(lines.decode(&mut buf), Ok(Some(Ok(b"GET 0 f".to_vec()))));
+        assert_eq!(lines.decode(&mut buf), Ok(None));
+        let mut long = Buffer::new();
+        long.extend_from_slice(&[b'x'; MAX_LINE]);
+        assert!(matches!(lines.decode(&mut long), Ok(Some(Err(FrameError::TooLong { .. })))));
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The file server: an [`IoHandler`] that answers one request per connection by streaming the
 //! file with `sendfile(2)` (or bounded buffered reads), paced by `on_write_complete`.
 //!
-//! A connection goes through three states: reading its request line; waiting for the file's
-//! checksum (computed once per file version by the server's [`HashPool`], never on an IO
-//! thread); then streaming, one chunk per `on_write_complete`, until the end of the file, when
-//! it closes. The server never holds more than one chunk of a file in memory per connection,
-//! and with `sendfile` none at all.
+//! A connection goes through three states: reading its request line (cut by kingpin's
+//! `LinesCodec`, through [`RequestLines`]); waiting for the file's checksum (computed once per
+//! file version on kingpin's worker pool, never on an IO thread, and shared through
+//! [`Hashes`]); then streaming, one chunk per `on_write_complete`, until the end of the file,
+//! when it closes. The server never holds more than one chunk of a file in memory per
+//! connection, and with `sendfile` none at all.
+//!
+//! The first request for a file starts its hashing with `spawn_blocking` on its connection;
+//! the completion comes back on that connection's loop and tells every request that joined
+//! meanwhile — on that loop or, through the loop handle each waiter carries, on another.
 //!
 //! Files are opened with `openat2(RESOLVE_BENEATH)` relative to a descriptor of the root, so
 //! the kernel itself keeps every lookup inside the root, whatever is renamed or replaced by a
@@ -22,17 +27,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kingpin::{
-    Conn, EpollTPServer, IdleAction, IdleKind, IdleTimeouts, IoHandler, LoopCtx, LoopHandle, ServerConfig,
-    ServerHandle, Shutdown, Stats,
+    CancelToken, Conn, ConnId, EpollTPServer, IdleAction, IdleKind, IdleTimeouts, IoHandler, JobError, LoopCtx,
+    LoopHandle, ServerConfig, ServerHandle, Shutdown, Stats,
 };
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
 use crate::checksum::FileKey;
-use crate::hash_pool::{HashPool, HashStats, Hashes, Lookup, Ticket};
+use crate::hashes::{HashJob, HashStats, Hashed, Hashes, JobId, Lookup, Ticket};
 use crate::os_error::describe;
-use crate::protocol::{Reply, Request, MAX_LINE};
+use crate::protocol::{Reply, Request, RequestLines};
 
 /// Most bytes handed to one `sendfile` call: the kernel takes what fits in the socket buffer.
 const SENDFILE_CHUNK: usize = 4 << 20;
@@ -54,9 +59,9 @@ pub struct ServerOptions {
     pub sendfile: bool,
     /// Most connections open at once from one peer address (`None`: no limit).
     pub max_conns_per_ip: Option<usize>,
-    /// Threads that hash files (at least 1).
+    /// Threads of the server's worker pool, which hashes files (at least 1).
     pub hash_threads: usize,
-    /// Files that may wait for a hashing thread; a request for one more is refused.
+    /// Files that may wait for a worker (at least 1); a request for one more is refused.
     pub hash_queue: usize,
     /// A connection that reads and writes nothing for this long is closed, unless it waits
     /// for its file's checksum.
@@ -65,7 +70,7 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     /// The defaults for serving `root` on `addr`: 2 IO threads, `sendfile`, 64 connections per
-    /// address, 2 hashing threads with 64 files waiting at most, 60 s idle timeout.
+    /// address, 2 worker threads with 64 files waiting at most, 60 s idle timeout.
     pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> Self {
         ServerOptions {
             root: root.into(),
@@ -84,15 +89,21 @@ impl ServerOptions {
 struct Shared {
     /// The root directory, opened once: every file is looked up beneath it.
     root: OwnedFd,
-    hashes: Hashes,
+    hashes: Arc<Hashes<Waiter>>,
     sendfile: bool,
 }
 
-/// A running server: the IO threads and the hashing threads it owns.
+/// A request waiting for its file's checksum, as the job's completion reaches it: through its
+/// loop (possibly another than the completion's), by its connection's id.
+pub struct Waiter {
+    at: LoopHandle<FileServer>,
+    conn: ConnId,
+}
+
+/// A running server: the IO threads, and the worker pool they hash on.
 pub struct Server {
     io: ServerHandle<FileServer>,
-    pool: HashPool,
-    hashes: Hashes,
+    hashes: Arc<Hashes<Waiter>>,
 }
 
 impl Server {
@@ -107,10 +118,16 @@ impl Server {
         self.io.stats()
     }
 
-    /// The hashing threads' counters.
+    /// Each IO thread's counters, by loop index.
+    #[allow(dead_code)] // used by the tests
+    pub fn loop_stats(&self) -> Vec<Stats> {
+        self.io.loop_stats()
+    }
+
+    /// The hashing counters (the worker pool's among them).
     #[allow(dead_code)] // used by the tests
     pub fn hash_stats(&self) -> HashStats {
-        self.hashes.stats()
+        self.hashes.stats(self.io.workers().stats())
     }
 
     /// Starts a graceful shutdown (any thread); [`Server::join`] waits for it.
@@ -125,22 +142,22 @@ impl Server {
         self.io.shutdown_handle()
     }
 
-    /// Waits until the IO threads have stopped, then stops the hashing threads; returns the
-    /// hashing counters at the end.
+    /// Waits until the IO threads and the worker pool have stopped; returns the hashing
+    /// counters at the end.
     ///
     /// # Errors
     /// As [`ServerHandle::join`].
     pub fn join(self) -> io::Result<HashStats> {
+        let workers = self.io.workers().clone();
         let result = self.io.join();
-        self.pool.shutdown();
-        result.map(|()| self.hashes.stats())
+        result.map(|()| self.hashes.stats(workers.stats()))
     }
 }
 
 /// Starts a server; it runs until shut down.
 ///
 /// # Errors
-/// One line for a person: no IO or hashing thread asked for, a root that is not a directory
+/// One line for a person: no IO or worker thread (or queue) asked for, a root that is not a directory
 /// (`cannot serve <root>: ...`), a kernel without `openat2`, or an address that cannot be
 /// bound (`cannot listen on <addr>: address already in use`).
 pub fn start(opts: &ServerOptions) -> io::Result<Server> {
@@ -150,6 +167,9 @@ pub fn start(opts: &ServerOptions) -> io::Result<Server> {
     }
     if opts.hash_threads == 0 {
         return Err(invalid("at least one hashing thread is needed"));
+    }
+    if opts.hash_queue == 0 {
+        return Err(invalid("room for at least one file waiting to be hashed is needed"));
     }
     let cannot_serve =
         |e: io::Error| io::Error::new(e.kind(), format!("cannot serve {}: {}", opts.root.display(), describe(&e)));
@@ -163,29 +183,33 @@ pub fn start(opts: &ServerOptions) -> io::Result<Server> {
             _ => cannot_serve(e),
         });
     }
-    let pool = HashPool::new(opts.hash_threads, opts.hash_queue)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot start the hashing threads: {}", describe(&e))))?;
-    let hashes = pool.hashes();
+    let hashes = Hashes::new();
     let shared = Arc::new(Shared { root, hashes: hashes.clone(), sendfile: opts.sendfile });
     let config = ServerConfig::new(opts.addr)
         .threads(opts.threads)
         .idle_timeouts(IdleTimeouts::all(opts.idle_timeout))
-        .max_connections_per_ip(opts.max_conns_per_ip);
+        .max_connections_per_ip(opts.max_conns_per_ip)
+        .worker_threads(opts.hash_threads)
+        .worker_queue(opts.hash_queue);
     let io = EpollTPServer::new(config, shared, |shared| FileServer {
         shared: shared.clone(),
         handle: None,
+        lines: RequestLines::new(),
         buf: Vec::new(),
     })
     .start()
     .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {}", opts.addr, describe(&e))))?;
-    Ok(Server { io, pool, hashes })
+    Ok(Server { io, hashes })
 }
 
 /// The handler of one IO thread.
 pub struct FileServer {
     shared: Arc<Shared>,
-    /// This loop's handle, so a hashing thread can come back to it.
+    /// This loop's handle, for the waiters of a checksum: a completion on another loop comes
+    /// back to this one with it.
     handle: Option<LoopHandle<FileServer>>,
+    /// Cuts the request line.
+    lines: RequestLines,
     /// Read buffer for streaming without `sendfile` (one per IO thread, [`READ_CHUNK`] bytes).
     buf: Vec<u8>,
 }
@@ -202,7 +226,7 @@ pub enum State {
         /// The transfer, ready to start.
         transfer: Transfer,
         /// This request's place among the job's waiters.
-        _ticket: Ticket,
+        _ticket: Ticket<Waiter>,
     },
     /// Sending `file` from `offset` to `end`.
     Streaming(Transfer),
@@ -212,7 +236,8 @@ pub enum State {
 
 /// A file being sent.
 pub struct Transfer {
-    file: File,
+    /// Shared with the job hashing it, if any.
+    file: Arc<File>,
     offset: u64,
     end: u64,
     /// Use `sendfile` (until it proves unusable for this file).
@@ -273,7 +298,7 @@ pub fn open_beneath(root: BorrowedFd<'_>, requested: &Path) -> Result<(File, Met
 
 impl FileServer {
     /// Handles a complete request line: refuses it, or starts the transfer (at once when the
-    /// checksum is cached, else once a hashing thread has computed it).
+    /// checksum is cached, else once a worker has computed it).
     fn on_request(&mut self, conn: &mut Conn<'_, State>, line: &[u8]) {
         let req = match Request::parse(line) {
             Ok(r) => r,
@@ -292,26 +317,57 @@ impl FileServer {
         };
         let size = meta.len();
         log::info!("{}: GET {name} from {} ({size} bytes)", conn.peer_addr(), req.offset);
-        let transfer = Transfer { file, offset: req.offset, end: size, sendfile: self.shared.sendfile };
-        let id = conn.id();
-        let handle = self.handle.clone().expect("on_start ran");
-        let waiter = Box::new(move |result: Result<u64, String>| {
-            // On a hashing thread: back to the connection's loop. A connection that closed
-            // meanwhile is simply not found (its id's generation moved on).
-            let _ = handle.run(move |h: &mut FileServer, ctx: &mut LoopCtx<'_, FileServer>| {
-                if let Some(mut conn) = ctx.conn(id) {
-                    h.on_checksum(&mut conn, result);
-                }
-            });
-        });
-        match self.shared.hashes.lookup(FileKey::new(&meta), &transfer.file, &name, waiter) {
+        let file = Arc::new(file);
+        let transfer = Transfer { file: file.clone(), offset: req.offset, end: size, sendfile: self.shared.sendfile };
+        let waiter = Waiter { at: self.handle.clone().expect("on_start ran"), conn: conn.id() };
+        let hashes = self.shared.hashes.clone();
+        // Only when no job for this file is in progress: queue one, on the worker pool, for
+        // this connection (a full pool is refused at once, never waited for).
+        let start = |job: HashJob<Waiter>| {
+            let id = job.id();
+            Self::spawn_blocking(
+                conn,
+                move |started_for: &CancelToken| job.run(&file, started_for),
+                move |me: &mut Self, conn, hashed| me.on_hashed(conn, id, hashed),
+            )
+        };
+        match hashes.request(FileKey::new(&meta), &name, waiter, start) {
             Lookup::Ready(sum) => self.begin(conn, transfer, sum),
-            Lookup::Pending(ticket) => *conn.state_mut() = State::Hashing { transfer, _ticket: ticket },
+            Lookup::Waiting(ticket) => *conn.state_mut() = State::Hashing { transfer, _ticket: ticket },
             Lookup::Refused(reason) => refuse(conn, reason),
         }
     }
 
-    /// The checksum arrived (on this loop, via `LoopHandle::run`).
+    /// The job this loop started came back (`starter`: its connection, if still open): every
+    /// request waiting for it hears the result — the starter here, the others on their loops.
+    fn on_hashed(&mut self, mut starter: Option<&mut Conn<'_, State>>, job: JobId, hashed: Result<Hashed, JobError>) {
+        let result = match hashed {
+            Ok(Hashed::Sum(sum)) => Ok(sum),
+            Ok(Hashed::Failed(reason)) => Err(reason),
+            Ok(Hashed::Cancelled) => Err("hashing was cancelled; try again".to_string()),
+            Err(JobError::Shutdown) => Err("server shutting down".to_string()),
+            Err(e) => Err(format!("cannot hash the file: {e}")),
+        };
+        for Waiter { at, conn: id } in self.shared.hashes.finish(job) {
+            match starter.as_deref_mut() {
+                Some(conn) if conn.loop_index() == at.index() && conn.id() == id => {
+                    self.on_checksum(conn, result.clone());
+                }
+                _ => {
+                    // A connection that closed meanwhile is simply not found (its id's
+                    // generation moved on).
+                    let result = result.clone();
+                    let _ = at.run(move |h: &mut FileServer, ctx: &mut LoopCtx<'_, FileServer>| {
+                        if let Some(mut conn) = ctx.conn(id) {
+                            h.on_checksum(&mut conn, result);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// The checksum arrived, on this connection's loop.
     fn on_checksum(&mut self, conn: &mut Conn<'_, State>, result: Result<u64, String>) {
         if !matches!(conn.state(), State::Hashing { .. }) {
             return;
@@ -399,17 +455,13 @@ impl IoHandler for FileServer {
             conn.input().clear();
             return;
         }
-        let Some(end) = conn.input().find_eol() else {
-            if conn.input().len() >= MAX_LINE {
-                conn.input().clear();
-                refuse(conn, "bad request: line too long".into());
-            }
-            return;
-        };
-        let line = conn.input().as_slice()[..end].to_vec();
+        let Some(line) = conn.decode(&mut self.lines) else { return }; // not all there yet
         conn.input().clear();
         *conn.state_mut() = State::Done; // one request per connection
-        self.on_request(conn, &line);
+        match line {
+            Ok(line) => self.on_request(conn, &line),
+            Err(_) => refuse(conn, "bad request: line too long".into()),
+        }
     }
 
     fn on_write_complete(&mut self, conn: &mut Conn<'_, State>) {
