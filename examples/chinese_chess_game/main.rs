@@ -5,15 +5,21 @@
 //! ```text
 //! cargo run --release --example chinese_chess_game -- server              # 127.0.0.1:8889
 //! cargo run --release --example chinese_chess_game -- play                # in two terminals
-//! cargo run --release --example chinese_chess_game -- stress --connections 2000 --moves 20
+//! cargo run --release --example chinese_chess_game -- stress --connections 400 --moves 20
 //! ```
 
 mod board;
+#[path = "../common/cli.rs"]
+mod cli;
 mod client;
+mod flood;
+mod limits;
+mod lobby;
 mod protocol;
 mod rules;
 mod server;
 mod stress;
+mod ui;
 mod view;
 
 use std::net::SocketAddr;
@@ -23,6 +29,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use kingpin::Shutdown;
+
+use limits::Limits;
+
+/// The name errors are printed with.
+const PROGRAM: &str = "chinese_chess_game";
+
+/// How to start a server, as `server` is told it.
+const START_SERVER: &str = "cargo run --release --example chinese_chess_game -- server";
 
 /// Chinese chess over kingpin.
 #[derive(Parser)]
@@ -38,16 +52,35 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = protocol::DEFAULT_ADDR)]
         addr: SocketAddr,
-        /// IO threads (default: one per CPU).
-        #[arg(long)]
+        /// IO threads, at least 1 (default: one per CPU).
+        #[arg(long, value_parser = cli::at_least_one)]
         threads: Option<usize>,
         /// Length of the accept queue (the kernel caps it at net.core.somaxconn).
         #[arg(long, default_value_t = 4096)]
         backlog: u32,
-        /// Most connections open at once from one peer address (0: no limit). The default
-        /// leaves room for `stress` with its default 2,000 players from one host.
-        #[arg(long, default_value_t = 2500)]
-        max_conns_per_ip: usize,
+        /// Most connections open at once from one peer address (0: no limit) [default: 512].
+        /// A load test from one host with more connections needs more, or 0.
+        #[arg(long)]
+        max_conns_per_ip: Option<usize>,
+        /// Seconds a new connection has to say HELLO [default: 10].
+        #[arg(long, value_parser = cli::seconds)]
+        hello_timeout: Option<Duration>,
+        /// Seconds a player may wait for an opponent [default: 600].
+        #[arg(long, value_parser = cli::seconds)]
+        wait_timeout: Option<Duration>,
+        /// The move clock: seconds the side to move has, or it loses on time [default: 60].
+        #[arg(long, value_parser = cli::seconds)]
+        move_time: Option<Duration>,
+        /// Seconds red has for the game's first move; if they run out, black is re-queued
+        /// [default: 30].
+        #[arg(long, value_parser = cli::seconds)]
+        first_move_time: Option<Duration>,
+        /// Lines per second one connection may send, sustained (0: no limit) [default: 10].
+        #[arg(long, value_parser = rate)]
+        line_rate: Option<f64>,
+        /// Lines one connection may send at once before the rate applies [default: 40].
+        #[arg(long, value_parser = cli::at_least_one)]
+        line_burst: Option<usize>,
     },
     /// Play a game in this terminal.
     Play {
@@ -63,71 +96,125 @@ enum Command {
         /// The server's address.
         #[arg(long, default_value = protocol::DEFAULT_ADDR)]
         addr: SocketAddr,
-        /// Connections (an even number: they play in pairs).
-        #[arg(long, default_value_t = 2000)]
+        /// Connections (an even number: they play in pairs). More than the server's
+        /// --max-conns-per-ip (512 by default) are refused.
+        #[arg(long, default_value_t = 400)]
         connections: usize,
         /// Plies per game; then the side to move resigns.
         #[arg(long, default_value_t = 20)]
         moves: u32,
         /// Client IO threads.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = cli::at_least_one)]
         threads: usize,
         /// Longest the run may take, in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
-        /// Extra connections that flood moves out of turn beside the games (even; 0: none).
+        /// Hostile connections beside the games: they flood MOVE lines without saying HELLO and
+        /// reconnect each time the server closes them (0: none).
         #[arg(long, default_value_t = 0)]
         flooders: usize,
     },
 }
 
-fn serve(addr: SocketAddr, threads: Option<usize>, backlog: u32, max_conns_per_ip: usize) -> std::io::Result<()> {
+/// Clap parser for a rate: a number, 0 or more.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a rate (a number of lines per second, 0 or more)")),
+    }
+}
+
+fn serve(addr: SocketAddr, threads: Option<usize>, backlog: u32, limits: Limits) -> Result<(), String> {
     let stop = Arc::new(OnceLock::<Shutdown>::new());
     let on_signal = stop.clone();
     kingpin::on_termination(move || {
         if let Some(s) = on_signal.get() {
             s.shutdown();
         }
-    })?;
+    })
+    .map_err(cli::context("cannot watch for Ctrl+C"))?;
     // After on_termination, so the logger's thread inherits the blocked signals too.
-    let _log = kingpin::LoggerBuilder::new().init().map_err(std::io::Error::other)?;
+    let _log = kingpin::LoggerBuilder::new().init().map_err(|e| format!("cannot start the logger: {e}"))?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (server, lobby) = server::start(addr, threads, backlog, (max_conns_per_ip > 0).then_some(max_conns_per_ip))?;
+    let (server, lobby) = server::start(addr, threads, backlog, limits).map_err(|e| cli::cannot_listen(addr, &e))?;
     let _ = stop.set(server.shutdown_handle());
     println!("chess server on {} with {threads} IO threads (Ctrl+C to stop)", server.local_addr());
-    // A line every few seconds while games are being played.
+    let per_ip = limits.max_conns_per_ip.map_or("no limit".to_string(), |n| n.to_string());
+    let rate = match limits.line_rate {
+        r if r > 0.0 => format!("{r} lines/s after a burst of {}", limits.line_burst),
+        _ => "no line limit".to_string(),
+    };
+    println!(
+        "limits: HELLO within {:?}, waiting {:?}, {:?} per move ({:?} for the first), {rate}, connections per \
+         address: {per_ip}",
+        limits.hello_timeout, limits.wait_timeout, limits.move_time, limits.first_move_time
+    );
+    // A line every few seconds while something happens.
     std::thread::spawn(move || {
-        let mut last = (0, 0, 0, false);
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let mut last = None;
         loop {
             std::thread::sleep(Duration::from_secs(5));
-            let now = (
-                lobby.games_started.load(Ordering::Relaxed),
-                lobby.games_finished.load(Ordering::Relaxed),
-                lobby.moves.load(Ordering::Relaxed),
-                lobby.has_waiting(),
+            let l = &lobby;
+            let now = format!(
+                "games started {} ({} across IO threads), finished {}, requeued {}, moves {}; closed: {} no HELLO, \
+                 {} waited too long, {} lost on time, {} too many errors, {} flooding; throttled {}{}",
+                get(&l.games_started),
+                get(&l.cross_thread),
+                get(&l.games_finished),
+                get(&l.games_requeued),
+                get(&l.moves),
+                get(&l.hello_timeouts),
+                get(&l.wait_timeouts),
+                get(&l.time_losses),
+                get(&l.closed_for_errors),
+                get(&l.closed_for_flooding),
+                get(&l.throttled),
+                if l.has_waiting() { "; a player is waiting" } else { "" }
             );
-            if now != last {
-                println!(
-                    "games started {} ({} across IO threads), finished {}, moves {}{}",
-                    now.0,
-                    lobby.cross_thread.load(Ordering::Relaxed),
-                    now.1,
-                    now.2,
-                    if now.3 { ", a player is waiting" } else { "" }
-                );
-                last = now;
+            if last.as_ref() != Some(&now) {
+                println!("{now}");
+                last = Some(now);
             }
         }
     });
-    server.join()?;
+    server.join().map_err(cli::context("the server stopped with an error"))?;
     println!("stopped");
     Ok(())
 }
 
 fn main() {
-    let result = match Args::parse().command {
-        Command::Server { addr, threads, backlog, max_conns_per_ip } => serve(addr, threads, backlog, max_conns_per_ip),
-        Command::Play { addr, no_colour } => client::play(addr, !no_colour),
+    match Args::parse().command {
+        Command::Server {
+            addr,
+            threads,
+            backlog,
+            max_conns_per_ip,
+            hello_timeout,
+            wait_timeout,
+            move_time,
+            first_move_time,
+            line_rate,
+            line_burst,
+        } => {
+            let d = Limits::default();
+            let limits = Limits {
+                hello_timeout: hello_timeout.unwrap_or(d.hello_timeout),
+                wait_timeout: wait_timeout.unwrap_or(d.wait_timeout),
+                move_time: move_time.unwrap_or(d.move_time),
+                first_move_time: first_move_time.unwrap_or(d.first_move_time),
+                line_rate: line_rate.unwrap_or(d.line_rate),
+                line_burst: line_burst.map_or(d.line_burst, |n| n.min(u32::MAX as usize) as u32),
+                max_conns_per_ip: max_conns_per_ip.map_or(d.max_conns_per_ip, |n| (n > 0).then_some(n)),
+            };
+            if let Err(e) = serve(addr, threads, backlog, limits) {
+                cli::fail(PROGRAM, e);
+            }
+        }
+        Command::Play { addr, no_colour } => match client::play(addr, !no_colour) {
+            Ok(outcome) => std::process::exit(outcome.exit_code()),
+            Err(e) => cli::fail(PROGRAM, cli::describe(&e)),
+        },
         Command::Stress { addr, connections, moves, threads, timeout, flooders } => {
             let opts = stress::StressOptions {
                 addr,
@@ -138,16 +225,16 @@ fn main() {
                 flooders,
             };
             println!("stress: {connections} connections to {addr}, {moves} plies per game, {threads} IO threads");
-            stress::run(&opts).map(|report| {
-                println!("{report}");
-                if report.errors > 0 {
-                    std::process::exit(1);
+            match stress::run(&opts) {
+                Ok(report) => {
+                    println!("{report}");
+                    std::process::exit(i32::from(report.errors > 0));
                 }
-            })
+                Err(e) => {
+                    eprintln!("{PROGRAM}: {}", cli::describe(&e));
+                    std::process::exit(2);
+                }
+            }
         }
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        std::process::exit(2);
     }
 }

@@ -11,15 +11,21 @@ use crate::board::{Move, Side};
 /// The server's default address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8889";
 
+/// The protocol's name, in `WELCOME` and `HELLO`.
+pub const PROTOCOL: &str = "kingpin-chess";
+
 /// Longest line, without its newline, either side may send.
 pub const MAX_LINE: usize = 256;
 
-/// After this many malformed lines the server closes the connection.
-pub const MAX_MALFORMED: u32 = 5;
+/// After this many refused lines (any `ERR`) the server says `BYE errors` and closes the
+/// connection.
+pub const MAX_REFUSED: u32 = 5;
 
 /// A line from a player to the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
+    /// `HELLO kingpin-chess`: the first line of a player; only then is it seated.
+    Hello,
     /// `MOVE <from> <to>`, e.g. `MOVE h2 e2`.
     Move(Move),
     /// `RESIGN`: give up the game.
@@ -34,6 +40,8 @@ impl Request {
     pub fn parse(line: &str) -> Result<Request, String> {
         let (word, rest) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         match word {
+            "HELLO" if rest == PROTOCOL => Ok(Request::Hello),
+            "HELLO" => Err(format!("expected HELLO {PROTOCOL}, got {line:?}")),
             "MOVE" => Move::parse(rest)
                 .map(Request::Move)
                 .ok_or_else(|| format!("expected MOVE <from> <to> with squares a0..i9, got {line:?}")),
@@ -46,17 +54,20 @@ impl Request {
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Request::Hello => write!(f, "HELLO {PROTOCOL}"),
             Request::Move(mv) => write!(f, "MOVE {mv}"),
             Request::Resign => f.write_str("RESIGN"),
         }
     }
 }
 
-/// What an `ERR` line is about.
+/// What an `ERR` line is about. Every `ERR` counts toward [`MAX_REFUSED`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrKind {
-    /// The line could not be parsed (or was too long).
+    /// The line could not be parsed (or was too long, or a second `HELLO`).
     Malformed,
+    /// A request other than `HELLO` arrived before `HELLO`.
+    NoHello,
     /// A move arrived while the player is still waiting for an opponent.
     NoGame,
     /// A move arrived while it is the opponent's turn.
@@ -66,10 +77,14 @@ pub enum ErrKind {
 }
 
 impl ErrKind {
+    const ALL: [ErrKind; 5] =
+        [ErrKind::Malformed, ErrKind::NoHello, ErrKind::NoGame, ErrKind::NotYourTurn, ErrKind::Illegal];
+
     /// The word on the wire.
     pub fn name(self) -> &'static str {
         match self {
             ErrKind::Malformed => "malformed",
+            ErrKind::NoHello => "no_hello",
             ErrKind::NoGame => "no_game",
             ErrKind::NotYourTurn => "not_your_turn",
             ErrKind::Illegal => "illegal",
@@ -77,16 +92,22 @@ impl ErrKind {
     }
 }
 
-/// Why a game ended.
+/// Why a game ended (`END`), or was called off before its first move (`REQUEUE`: only
+/// `opponent_left` and `time`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EndReason {
     Checkmate,
     Stalemate,
     Resign,
     OpponentLeft,
+    /// The side to move did not move within the move clock.
+    Time,
 }
 
 impl EndReason {
+    const ALL: [EndReason; 5] =
+        [EndReason::Checkmate, EndReason::Stalemate, EndReason::Resign, EndReason::OpponentLeft, EndReason::Time];
+
     /// The word on the wire.
     pub fn name(self) -> &'static str {
         match self {
@@ -94,25 +115,55 @@ impl EndReason {
             EndReason::Stalemate => "stalemate",
             EndReason::Resign => "resign",
             EndReason::OpponentLeft => "opponent_left",
+            EndReason::Time => "time",
         }
     }
 
     fn parse(s: &str) -> Option<EndReason> {
-        [EndReason::Checkmate, EndReason::Stalemate, EndReason::Resign, EndReason::OpponentLeft]
-            .into_iter()
-            .find(|r| r.name() == s)
+        EndReason::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Why the server closes a connection that is not ending a game (`BYE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByeReason {
+    /// No `HELLO` within the hello timeout.
+    HelloTimeout,
+    /// No opponent came within the wait timeout.
+    WaitTimeout,
+    /// [`MAX_REFUSED`] lines were refused.
+    Errors,
+    /// Lines came faster than the rate limit, and kept coming.
+    Flooding,
+}
+
+impl ByeReason {
+    const ALL: [ByeReason; 4] =
+        [ByeReason::HelloTimeout, ByeReason::WaitTimeout, ByeReason::Errors, ByeReason::Flooding];
+
+    /// The word on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ByeReason::HelloTimeout => "hello_timeout",
+            ByeReason::WaitTimeout => "wait_timeout",
+            ByeReason::Errors => "errors",
+            ByeReason::Flooding => "flooding",
+        }
     }
 }
 
 /// A line from the server to a player.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// `WELCOME kingpin-chess`: sent on connect.
+    /// `WELCOME kingpin-chess`: sent on connect; the server then waits for `HELLO`.
     Welcome,
     /// `WAIT`: no opponent yet.
     Wait,
     /// `START red|black`: a game began; this player has that colour. Red moves first.
     Start(Side),
+    /// `TURN <side> <ms>`: `side` is to move and must within `ms` milliseconds, or lose on
+    /// time. Sent after `START` and after every move that does not end the game.
+    Turn(Side, u64),
     /// `MOVE <from> <to>`: the opponent's move.
     Move(Move),
     /// `OK`: your move was accepted.
@@ -123,6 +174,12 @@ pub enum Reply {
     Check,
     /// `END <winner> <reason>`: the game is over; the server then closes the connection.
     End(Side, EndReason),
+    /// `REQUEUE opponent_left|time`: the game was called off before its first move (the
+    /// opponent left, or did not make the first move in time); you are back in the queue,
+    /// and `WAIT` or `START` follows.
+    Requeue(EndReason),
+    /// `BYE <reason>`: the server closes the connection (no game is being ended).
+    Bye(ByeReason),
 }
 
 impl Reply {
@@ -133,20 +190,30 @@ impl Reply {
             ("WELCOME", _) => Reply::Welcome,
             ("WAIT", "") => Reply::Wait,
             ("START", side) => Reply::Start(Side::parse(side)?),
+            ("TURN", rest) => {
+                let (side, ms) = rest.split_once(' ')?;
+                if !ms.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Reply::Turn(Side::parse(side)?, ms.parse().ok()?)
+            }
             ("MOVE", mv) => Reply::Move(Move::parse(mv)?),
             ("OK", "") => Reply::Ok,
             ("CHECK", "") => Reply::Check,
             ("ERR", rest) => {
                 let (kind, text) = rest.split_once(' ').unwrap_or((rest, ""));
-                let kind = [ErrKind::Malformed, ErrKind::NoGame, ErrKind::NotYourTurn, ErrKind::Illegal]
-                    .into_iter()
-                    .find(|k| k.name() == kind)?;
+                let kind = ErrKind::ALL.into_iter().find(|k| k.name() == kind)?;
                 Reply::Err(kind, text.to_string())
             }
             ("END", rest) => {
                 let (winner, reason) = rest.split_once(' ')?;
                 Reply::End(Side::parse(winner)?, EndReason::parse(reason)?)
             }
+            ("REQUEUE", reason) => match EndReason::parse(reason)? {
+                r @ (EndReason::OpponentLeft | EndReason::Time) => Reply::Requeue(r),
+                _ => return None,
+            },
+            ("BYE", reason) => Reply::Bye(ByeReason::ALL.into_iter().find(|r| r.name() == reason)?),
             _ => return None,
         })
     }
@@ -155,14 +222,17 @@ impl Reply {
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reply::Welcome => f.write_str("WELCOME kingpin-chess"),
+            Reply::Welcome => write!(f, "WELCOME {PROTOCOL}"),
             Reply::Wait => f.write_str("WAIT"),
             Reply::Start(side) => write!(f, "START {side}"),
+            Reply::Turn(side, ms) => write!(f, "TURN {side} {ms}"),
             Reply::Move(mv) => write!(f, "MOVE {mv}"),
             Reply::Ok => f.write_str("OK"),
             Reply::Err(kind, text) => write!(f, "ERR {} {text}", kind.name()),
             Reply::Check => f.write_str("CHECK"),
             Reply::End(winner, reason) => write!(f, "END {winner} {}", reason.name()),
+            Reply::Requeue(reason) => write!(f, "REQUEUE {}", reason.name()),
+            Reply::Bye(reason) => write!(f, "BYE {}", reason.name()),
         }
     }
 }
@@ -215,25 +285,34 @@ mod tests {
 
     #[test]
     fn requests_and_replies_round_trip() {
-        for line in ["MOVE h2 e2", "RESIGN"] {
+        for line in ["HELLO kingpin-chess", "MOVE h2 e2", "RESIGN"] {
             assert_eq!(Request::parse(line).unwrap().to_string(), line);
         }
-        for line in ["MOVE h2", "MOVE h2 e2 e3", "MOVE j0 a1", "move h2 e2", "RESIGN now", ""] {
+        for line in ["MOVE h2", "MOVE h2 e2 e3", "MOVE j0 a1", "move h2 e2", "RESIGN now", "", "HELLO", "HELLO x"] {
             assert!(Request::parse(line).is_err(), "{line}");
         }
         for line in [
             "WELCOME kingpin-chess",
             "WAIT",
             "START red",
+            "TURN black 60000",
             "MOVE b0 c2",
             "OK",
             "ERR illegal the horse's leg is blocked at c0",
             "CHECK",
             "END black opponent_left",
+            "END red time",
+            "REQUEUE opponent_left",
+            "REQUEUE time",
+            "BYE hello_timeout",
+            "BYE flooding",
+            "ERR no_hello say HELLO kingpin-chess first",
         ] {
             assert_eq!(Reply::parse(line).unwrap().to_string(), line);
         }
-        assert_eq!(Reply::parse("START green"), None);
+        for line in ["START green", "TURN red", "TURN red -5", "TURN red +5", "REQUEUE resign", "BYE now"] {
+            assert_eq!(Reply::parse(line), None, "{line}");
+        }
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The stress client: many connections on an `EpollTPClient`, paired by the server, each
 //! playing random legal moves (chosen with `rules.rs` on its own copy of the board) until the
-//! game has `moves` plies, then resigning. Every reply is checked: an `ERR`, a relayed move
-//! that is illegal, a `CHECK` or `END` that the board does not bear out, or a connection that
-//! closes before its `END` is an error.
+//! game has `moves` plies, then resigning. Every reply is checked: an `ERR` or `BYE`, a relayed
+//! move that is illegal, a `TURN`, `CHECK` or `END` that the board does not bear out, or a
+//! connection that closes before its `END` is an error. Each connection says `HELLO` as its
+//! target's first message. Beside the games, `--flooders` runs the hostile
+//! connections of `flood.rs`.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,8 +17,11 @@ use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, Io
 use parking_lot::Mutex;
 
 use crate::board::{Board, Move, Side};
+use crate::cli::describe;
+use crate::flood::{Flood, FloodReport};
 use crate::protocol::{next_line, EndReason, Line, Reply, Request};
 use crate::rules::{check_move, in_check, legal_moves, status, Status};
+use crate::START_SERVER;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -31,9 +36,9 @@ pub struct StressOptions {
     pub threads: usize,
     /// Longest the whole run may take.
     pub timeout: Duration,
-    /// Extra connections (even: they pair with each other, before the players connect) that
-    /// flood moves out of turn as fast as the server takes them, reading what it answers: a
-    /// hostile load beside the measured games.
+    /// Extra connections that flood `MOVE` lines without ever saying `HELLO` (so they are
+    /// never paired with a player), and connect again each time the server closes them: a
+    /// hostile load beside the measured games (see `flood.rs`).
     pub flooders: usize,
 }
 
@@ -50,11 +55,13 @@ pub struct StressReport {
     pub p99: Duration,
     pub max: Duration,
     pub errors: u64,
+    /// Players put back in the queue because their opponent left before the first move
+    /// (never happens among stress players; counted, not an error).
+    pub requeued: u64,
     /// The first few errors, for the report.
     pub samples: Vec<String>,
-    /// Flooding connections, and the bytes they sent while the games ran.
-    pub flooders: usize,
-    pub flood_bytes: u64,
+    /// What the flooders did, if there were any.
+    pub flood: Option<FloodReport>,
 }
 
 impl fmt::Display for StressReport {
@@ -82,13 +89,11 @@ impl fmt::Display for StressReport {
             ms(self.p99),
             ms(self.max)
         )?;
-        if self.flooders > 0 {
-            writeln!(
-                f,
-                "flood            {} connections sent {} MiB of moves out of turn",
-                self.flooders,
-                self.flood_bytes >> 20
-            )?;
+        if self.requeued > 0 {
+            writeln!(f, "requeued         {}", self.requeued)?;
+        }
+        if let Some(flood) = &self.flood {
+            writeln!(f, "{flood}")?;
         }
         write!(f, "errors           {}", self.errors)?;
         for s in &self.samples {
@@ -108,8 +113,11 @@ struct Tally {
     games: AtomicU64,
     moves: AtomicU64,
     errors: AtomicU64,
+    requeued: AtomicU64,
     latencies: Mutex<Vec<u32>>,
     samples: Mutex<Vec<String>>,
+    /// The first connect failure: what to say when no connection at all could be made.
+    first_failure: Mutex<Option<(io::ErrorKind, String)>>,
     seeds: AtomicU64,
 }
 
@@ -175,6 +183,20 @@ impl Player {
     fn reply(&mut self, seat: &mut Seat, board: &mut Board, reply: Reply, out: &mut String) -> Result<(), String> {
         match reply {
             Reply::Welcome | Reply::Wait => {}
+            Reply::Requeue(_) => {
+                if seat.plies > 0 || seat.side.is_none() {
+                    return Err(format!("REQUEUE after {} plies", seat.plies));
+                }
+                self.tally.requeued.fetch_add(1, Ordering::Relaxed);
+                *board = Board::initial();
+                (seat.side, seat.pending) = (None, None);
+            }
+            Reply::Turn(side, ms) => {
+                if seat.side.is_none() || side != board.turn() || ms == 0 {
+                    return Err(format!("TURN {side} {ms} with {} to move", board.turn()));
+                }
+            }
+            Reply::Bye(reason) => return Err(format!("BYE {}", reason.name())),
             Reply::Start(side) => {
                 if seat.side.replace(side).is_some() {
                     return Err("a second START".into());
@@ -210,7 +232,7 @@ impl Player {
                     EndReason::Resign => seat.plies >= self.tally.plies,
                     EndReason::Checkmate => status(board) == Status::Checkmate && winner != board.turn(),
                     EndReason::Stalemate => status(board) == Status::Stalemate && winner != board.turn(),
-                    EndReason::OpponentLeft => false,
+                    EndReason::OpponentLeft | EndReason::Time => false,
                 };
                 if !expected {
                     return Err(format!("unexpected END {winner} {} after {} plies", reason.name(), seat.plies));
@@ -269,7 +291,11 @@ impl IoHandler for Player {
     }
 
     fn on_connect_failed(&mut self, _target: &Target, failure: &ConnectFailure) {
-        self.tally.error(format!("connect failed: {failure}"));
+        let why = describe(&failure.error);
+        self.tally.first_failure.lock().get_or_insert_with(|| (failure.error.kind(), why.clone()));
+        let attempts = failure.attempts;
+        self.tally
+            .error(format!("connect failed: {why} (after {attempts} attempt{})", if attempts == 1 { "" } else { "s" }));
     }
 }
 
@@ -291,14 +317,13 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
         games: AtomicU64::new(0),
         moves: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        requeued: AtomicU64::new(0),
         latencies: Mutex::new(Vec::with_capacity(opts.connections * opts.moves as usize / 2)),
         samples: Mutex::new(Vec::new()),
+        first_failure: Mutex::new(None),
         seeds: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
     });
-    if opts.flooders % 2 != 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "--flooders must be even: they play each other"));
-    }
-    let flood = Flood::start(opts.addr, opts.flooders)?;
+    let flood = (opts.flooders > 0).then(|| Flood::start(opts.addr, opts.flooders));
     let config = ClientConfig::default().threads(opts.threads).connect_timeout(Duration::from_secs(30));
     let t = tally.clone();
     let client = EpollTPClient::from_fn(config, move || {
@@ -308,11 +333,12 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
     .start()?;
     let (host, port) = (opts.addr.ip().to_string(), opts.addr.port());
     for i in 0..opts.connections {
-        client.add(Target::new(host.clone(), port).tag(i as u64)).map_err(io::Error::from)?;
+        let hello = format!("{}\n", Request::Hello);
+        client.add(Target::new(host.clone(), port).first_message(hello).tag(i as u64)).map_err(io::Error::from)?;
     }
     let finished = client.wait_idle(opts.timeout);
     let elapsed = tally.started.elapsed();
-    let flood_bytes = flood.stop();
+    let flood = flood.map(Flood::stop);
     client.shutdown();
     client.join()?;
     if !finished {
@@ -320,14 +346,9 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
     }
     let connected = tally.connected.load(Ordering::Relaxed);
     if connected == 0 {
-        let why = tally.samples.lock().first().cloned().unwrap_or_default();
-        return Err(io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            format!(
-                "no chess server at {} ({why}); start one with: cargo run --release --example chinese_chess_game -- server",
-                opts.addr
-            ),
-        ));
+        let (kind, why) = tally.first_failure.lock().take().unwrap_or((io::ErrorKind::Other, "no answer".into()));
+        let text = format!("cannot reach the chess server at {}: {why} (start one with: {START_SERVER})", opts.addr);
+        return Err(io::Error::new(kind, text));
     }
     let mut lat = std::mem::take(&mut *tally.latencies.lock());
     lat.sort_unstable();
@@ -346,77 +367,8 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
         p99: micros(pick(0.99)),
         max: micros(lat.last().copied()),
         errors: tally.errors.load(Ordering::Relaxed),
+        requeued: tally.requeued.load(Ordering::Relaxed),
         samples,
-        flooders: opts.flooders,
-        flood_bytes,
+        flood,
     })
-}
-
-/// The flooding connections: each a thread writing moves out of turn in 16 KiB batches, and
-/// one reading (and dropping) what the server answers, until stopped.
-struct Flood {
-    stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Flood {
-    /// Connects `n` flooders one after another, each waiting for the server to seat it, so
-    /// that they pair with each other.
-    fn start(addr: SocketAddr, n: usize) -> io::Result<Flood> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
-        let mut threads = Vec::new();
-        // Red floods its opening move over and over (legal once, then illegal), black its own
-        // out of turn: every line is handled, and answered with an error.
-        let batch: Vec<u8> =
-            ["MOVE a0 a1\n", "MOVE a9 a8\n"].iter().cycle().take(16 << 10 >> 4).flat_map(|l| l.bytes()).collect();
-        for _ in 0..n {
-            let stream = std::net::TcpStream::connect(addr)?;
-            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-            // WELCOME, then WAIT or START: seated.
-            let mut reader = io::BufReader::new(stream.try_clone()?);
-            for _ in 0..2 {
-                let mut line = String::new();
-                io::BufRead::read_line(&mut reader, &mut line)?;
-            }
-            stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-            let (stop_r, stop_w, sent_w) = (stop.clone(), stop.clone(), sent.clone());
-            threads.push(std::thread::spawn(move || {
-                let mut buf = vec![0u8; 64 << 10];
-                while !stop_r.load(Ordering::Relaxed) {
-                    match io::Read::read(&mut reader, &mut buf) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-                        Err(_) => break,
-                    }
-                }
-            }));
-            let mut writer = stream;
-            writer.set_write_timeout(Some(Duration::from_millis(100)))?;
-            let batch = batch.clone();
-            threads.push(std::thread::spawn(move || {
-                while !stop_w.load(Ordering::Relaxed) {
-                    match io::Write::write(&mut writer, &batch) {
-                        Ok(n) => {
-                            sent_w.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-                        Err(_) => break,
-                    }
-                }
-            }));
-        }
-        Ok(Flood { stop, sent, threads })
-    }
-
-    /// Stops the flood; returns the bytes it sent.
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
-        }
-        self.sent.load(Ordering::Relaxed)
-    }
 }

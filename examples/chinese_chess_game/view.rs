@@ -1,6 +1,7 @@
 //! Drawing the board for a terminal: Chinese piece characters, ANSI colours (red pieces red,
 //! black pieces blue), file labels `a`–`i` and rank labels `0`–`9`, the river, and the last
-//! move highlighted. The player's own side is at the bottom.
+//! move highlighted. The player's own side is at the bottom. A legend names the pieces and
+//! tells the sides apart without colour: red's characters are simplified, black's traditional.
 
 use crate::board::{Board, Kind, Move, Piece, Side, Square, FILES, RANKS};
 
@@ -38,6 +39,23 @@ pub fn glyph(piece: Piece) -> char {
     } else {
         black
     }
+}
+
+/// The kinds in the order the legend lists them.
+const KINDS: [Kind; 7] =
+    [Kind::General, Kind::Advisor, Kind::Elephant, Kind::Horse, Kind::Chariot, Kind::Cannon, Kind::Soldier];
+
+/// Two lines naming the pieces: red's (simplified characters) with their English names, then
+/// black's (traditional characters), in the pieces' colours when `colour` is on.
+pub fn legend(colour: bool) -> String {
+    let paint = Paint { on: colour };
+    let names: Vec<String> = KINDS
+        .iter()
+        .map(|&kind| format!("{} {}", paint.wrap("1;31", &glyph(Piece::new(Side::Red, kind)).to_string()), kind.name()))
+        .collect();
+    let black: Vec<String> =
+        KINDS.iter().map(|&kind| paint.wrap("1;94", &glyph(Piece::new(Side::Black, kind)).to_string())).collect();
+    format!("  red   (simplified):  {}\n  black (traditional): {}\n", names.join("  "), black.join("  "))
 }
 
 /// The board as text, seen from `me`'s side, with `last` highlighted. Every point is two
@@ -90,6 +108,18 @@ mod tests {
         let lines: Vec<&str> = black.lines().collect();
         assert_eq!(lines[0], "     i   h   g   f   e   d   c   b   a");
         assert_eq!(lines[1], "  0  车  马  相  仕  帅  仕  相  马  车  0");
+    }
+
+    #[test]
+    fn the_legend_tells_the_sides_apart_without_colour() {
+        let text = legend(false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("red") && lines[0].contains("simplified"), "{text}");
+        assert!(lines[0].contains("帅 general") && lines[0].contains("炮 cannon") && lines[0].contains("兵 soldier"));
+        assert!(lines[1].contains("black") && lines[1].contains("traditional") && lines[1].contains("將  士  象"));
+        assert!(!text.contains('\x1b'));
+        assert!(legend(true).contains("\x1b[1;94m砲\x1b[0m"));
     }
 
     #[test]
