@@ -1,10 +1,11 @@
 //! The line protocol between players and the server: newline-terminated ASCII lines of at
 //! most [`MAX_LINE`] bytes. See the README for the conversation; this file parses and
-//! formats each line, and cuts lines out of a connection's input.
+//! formats each line. Lines are cut out of a connection's input by kingpin's [`LinesCodec`]:
+//! the server through [`PlayerLines`], which answers an over-long line and goes on.
 
 use std::fmt;
 
-use kingpin::Buffer;
+use kingpin::{Buffer, Decoder, FrameError, LinesCodec};
 
 use crate::board::{Move, Side};
 
@@ -237,45 +238,86 @@ impl fmt::Display for Reply {
     }
 }
 
-/// One line cut from a connection's input.
+/// One line cut from a player's input by [`PlayerLines`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     /// A line, without its `\n` (or `\r\n`).
     Text(String),
-    /// Longer than [`MAX_LINE`]; the rest of it, up to its newline, will be dropped.
+    /// Longer than [`MAX_LINE`]; the rest of it, up to its newline, is dropped.
     TooLong,
     /// Not UTF-8.
     Invalid,
 }
 
-/// Cuts the next complete line out of `input`. `skipping` carries, between calls, that the
-/// rest of an over-long line is being dropped (start with `false`). `None`: no complete line
-/// yet.
-pub fn next_line(input: &mut Buffer, skipping: &mut bool) -> Option<Line> {
-    loop {
-        let Some(end) = input.find_byte(b'\n') else {
-            if *skipping {
-                input.clear();
-            } else if input.len() > MAX_LINE {
-                input.clear();
-                *skipping = true;
-                return Some(Line::TooLong);
+/// The server's framing of a player's lines: kingpin's [`LinesCodec`] with [`MAX_LINE`], whose
+/// error for an over-long line is handed over as [`Line::TooLong`] instead of failing the
+/// decode, so that the server refuses it (`ERR malformed`, a strike) and the conversation
+/// goes on with the next line.
+///
+/// `Conn::decode` would close the connection at once on a framing error. Here the error is
+/// an item, reported once, as soon as the line is known to be too long (before its end
+/// arrives), and the line's bytes are dropped up to its newline, however many reads that
+/// takes: a peer cannot make the input grow with one endless line. That skipping is state of
+/// the stream, so a decoder belongs to one connection (the server keeps it in the
+/// connection's state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlayerLines {
+    lines: LinesCodec,
+    /// Dropping the rest of an over-long line, up to its newline.
+    skipping: bool,
+}
+
+impl PlayerLines {
+    /// Lines of at most [`MAX_LINE`] bytes, without the newline.
+    pub fn new() -> Self {
+        PlayerLines { lines: LinesCodec::new(MAX_LINE), skipping: false }
+    }
+
+    /// Drops the over-long line at the front of `src`, up to and including its newline; with
+    /// no newline yet, drops all of it and goes on skipping in the next call.
+    fn skip(&mut self, src: &mut Buffer) {
+        match src.find_byte(b'\n') {
+            Some(end) => {
+                src.advance(end + 1);
+                self.skipping = false;
             }
-            return None;
-        };
-        if std::mem::take(skipping) {
-            input.advance(end + 1);
-            continue;
+            None => {
+                src.clear();
+                self.skipping = true;
+            }
         }
-        let raw = &input.as_slice()[..end];
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = if raw.len() > MAX_LINE {
-            Line::TooLong
-        } else {
-            std::str::from_utf8(raw).map_or(Line::Invalid, |s| Line::Text(s.to_string()))
-        };
-        input.advance(end + 1);
-        return Some(line);
+    }
+}
+
+impl Default for PlayerLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder for PlayerLines {
+    type Item = Line;
+
+    /// The next line, or `None` when no whole line is there yet.
+    ///
+    /// # Errors
+    /// Any [`FrameError`] of [`LinesCodec`] other than [`FrameError::TooLong`] (it has none
+    /// today): the stream cannot be framed.
+    fn decode(&mut self, src: &mut Buffer) -> Result<Option<Line>, FrameError> {
+        if self.skipping {
+            self.skip(src);
+            if self.skipping {
+                return Ok(None);
+            }
+        }
+        match self.lines.decode(src) {
+            Ok(line) => Ok(line.map(|bytes| String::from_utf8(bytes).map_or(Line::Invalid, Line::Text))),
+            Err(FrameError::TooLong { .. }) => {
+                self.skip(src);
+                Ok(Some(Line::TooLong))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -317,17 +359,34 @@ mod tests {
 
     #[test]
     fn lines_are_cut_and_long_ones_dropped() {
+        let mut lines = PlayerLines::new();
         let mut input = Buffer::new();
-        let mut skipping = false;
         input.extend_from_slice(b"OK\r\nWAIT\nST");
-        assert_eq!(next_line(&mut input, &mut skipping), Some(Line::Text("OK".into())));
-        assert_eq!(next_line(&mut input, &mut skipping), Some(Line::Text("WAIT".into())));
-        assert_eq!(next_line(&mut input, &mut skipping), None);
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::Text("OK".into()))));
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::Text("WAIT".into()))));
+        assert_eq!(lines.decode(&mut input), Ok(None));
         input.extend_from_slice(&[b'x'; MAX_LINE + 1]);
-        assert_eq!(next_line(&mut input, &mut skipping), Some(Line::TooLong));
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::TooLong)), "known before its end");
+        assert!(input.is_empty(), "dropped");
+        input.extend_from_slice(b"xxxx");
+        assert_eq!(lines.decode(&mut input), Ok(None), "still the long line");
+        assert!(input.is_empty(), "dropped as it comes");
         input.extend_from_slice(b"xxxx\nRESIGN\n\xff\n");
-        assert_eq!(next_line(&mut input, &mut skipping), Some(Line::Text("RESIGN".into())));
-        assert_eq!(next_line(&mut input, &mut skipping), Some(Line::Invalid));
-        assert_eq!(next_line(&mut input, &mut skipping), None);
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::Text("RESIGN".into()))));
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::Invalid)));
+        assert_eq!(lines.decode(&mut input), Ok(None));
+    }
+
+    #[test]
+    fn a_line_of_the_limit_passes_and_a_long_one_whole_in_the_input_is_dropped_alone() {
+        let mut lines = PlayerLines::default();
+        let mut input = Buffer::new();
+        let longest = "y".repeat(MAX_LINE);
+        input.extend_from_slice(format!("{longest}\r\n{}\nRESIGN\n", "z".repeat(MAX_LINE + 1)).as_bytes());
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::Text(longest))));
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::TooLong)));
+        assert_eq!(lines.decode(&mut input), Ok(Some(Line::Text("RESIGN".into()))));
+        assert_eq!(lines.decode(&mut input), Ok(None));
+        assert!(input.is_empty());
     }
 }

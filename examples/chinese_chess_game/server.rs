@@ -30,16 +30,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use kingpin::{
-    CloseReason, Conn, EpollTPServer, IoHandler, LoopCtx, LoopHandle, Parts, ServerConfig, ServerHandle, TimerId,
-};
+use kingpin::{CloseReason, Conn, EpollTPServer, IoHandler, LoopCtx, LoopHandle, ServerConfig, ServerHandle, TimerId};
 use parking_lot::Mutex;
 
 use crate::board::Side;
 use crate::limits::{Limits, LineBudget, FLOOD_BACKLOG};
 use crate::lobby::{count, turn_line, Game, Lobby, State};
 use crate::protocol::{
-    next_line, ByeReason, EndReason, ErrKind, Line, Reply, Request, MAX_LINE, MAX_REFUSED, PROTOCOL,
+    ByeReason, EndReason, ErrKind, Line, PlayerLines, Reply, Request, MAX_LINE, MAX_REFUSED, PROTOCOL,
 };
 use crate::rules::{check_move, in_check, status, Status};
 
@@ -75,8 +73,9 @@ pub struct Player {
     stage: Stage,
     /// Lines refused so far.
     refused: u32,
-    /// Skipping the rest of an overlong line.
-    skipping: bool,
+    /// Cuts the connection's input into lines (kingpin's `LinesCodec`); remembers an
+    /// over-long line being dropped.
+    lines: PlayerLines,
     budget: LineBudget,
     /// A line cut from the input but held back by the line rate.
     held: Option<Line>,
@@ -166,9 +165,10 @@ impl ChessHandler {
         }
     }
 
-    /// Cuts and handles the lines waiting in `conn`'s input, as fast as the line rate allows.
-    /// Lines beyond it stay in the input until the rate allows them (a timer); a connection
-    /// whose waiting input passes [`FLOOD_BACKLOG`] meanwhile is closed as a flood.
+    /// Cuts the lines waiting in `conn`'s input with its [`PlayerLines`] decoder and handles
+    /// them, as fast as the line rate allows. Lines beyond it stay in the input until the rate
+    /// allows them (a timer; the first one, already cut, is held aside); a connection whose
+    /// waiting input passes [`FLOOD_BACKLOG`] meanwhile is closed as a flood.
     fn process(&self, conn: &mut Conn<'_, Player>) {
         let (rate, burst) = (self.limits.line_rate, self.limits.line_burst);
         while !conn.is_closing() {
@@ -181,13 +181,24 @@ impl ChessHandler {
                 }
                 break;
             }
-            let Parts { input, state, .. } = conn.parts();
-            let Some(line) = state.held.take().or_else(|| next_line(input, &mut state.skipping)) else { break };
-            match state.budget.take(Instant::now(), rate, burst) {
+            let line = match conn.state_mut().held.take() {
+                Some(line) => line,
+                None => {
+                    // The decoder is the connection's state, which `Conn::decode` cannot
+                    // borrow beside the connection: copied out, and back with what it learnt.
+                    let mut lines = conn.state().lines;
+                    let line = conn.decode(&mut lines);
+                    conn.state_mut().lines = lines;
+                    let Some(line) = line else { break };
+                    line
+                }
+            };
+            let player = conn.state_mut();
+            match player.budget.take(Instant::now(), rate, burst) {
                 Ok(()) => self.line(conn, line),
                 Err(wait) => {
                     count(&self.lobby.throttled);
-                    state.held = Some(line);
+                    player.held = Some(line);
                     let id = conn.set_timer(wait, TAG_THROTTLE);
                     conn.state_mut().throttle_timer = Some(id);
                 }

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, Parts, Target};
+use kingpin::{ClientConfig, CloseReason, Conn, ConnectFailure, EpollTPClient, IoHandler, LinesCodec, Target};
 use parking_lot::Mutex;
 
 use crate::board::{Board, Move, Side};
 use crate::cli::describe;
 use crate::flood::{Flood, FloodReport};
-use crate::protocol::{next_line, EndReason, Line, Reply, Request};
+use crate::protocol::{EndReason, Reply, Request, MAX_LINE};
 use crate::rules::{check_move, in_check, legal_moves, status, Status};
 use crate::START_SERVER;
 
@@ -139,7 +139,6 @@ struct Seat {
     pending: Option<(Move, Instant)>,
     plies: u32,
     ended: bool,
-    skipping: bool,
     latencies: Vec<u32>,
 }
 
@@ -147,6 +146,8 @@ struct Seat {
 struct Player {
     tally: Arc<Tally>,
     rng: u64,
+    /// Cuts the server's lines; one over [`MAX_LINE`] closes the connection.
+    lines: LinesCodec,
 }
 
 impl Player {
@@ -256,20 +257,21 @@ impl IoHandler for Player {
     }
 
     fn on_message(&mut self, conn: &mut Conn<'_, Seat>) {
-        let Parts { input, state: seat, mut output } = conn.parts();
         let mut out = String::new();
         let mut failed = None;
-        while let Some(line) = next_line(input, &mut seat.skipping) {
-            let result = match line {
-                Line::Text(text) => self.line(seat, &text, &mut out),
-                _ => Err("an over-long or non-UTF-8 line".into()),
+        // A line over MAX_LINE closes the connection (a protocol error): `on_closed` counts it.
+        while let Some(line) = conn.decode(&mut self.lines) {
+            let result = match std::str::from_utf8(&line) {
+                Ok(text) => self.line(conn.state_mut(), text, &mut out),
+                Err(_) => Err("a line that is not UTF-8".into()),
             };
             if let Err(e) = result {
                 failed = Some(e);
                 break;
             }
         }
-        output.send(out.as_bytes());
+        conn.send(out.as_bytes());
+        let seat = conn.state_mut();
         if failed.is_some() {
             seat.ended = true; // counted once, below
         }
@@ -328,7 +330,7 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
     let t = tally.clone();
     let client = EpollTPClient::from_fn(config, move || {
         let seed = t.seeds.fetch_add(0x2545_F491_4F6C_DD1D, Ordering::Relaxed) | 1;
-        Player { tally: t.clone(), rng: seed }
+        Player { tally: t.clone(), rng: seed, lines: LinesCodec::new(MAX_LINE) }
     })
     .start()?;
     let (host, port) = (opts.addr.ip().to_string(), opts.addr.port());
