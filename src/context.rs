@@ -1,7 +1,8 @@
 //! Running a function with a deadline (the C++ library's `Context` / `ThrWithCtx`).
 //!
-//! [`run_with_timeout`] runs a function on a small process-wide [`WorkerPool`] (threads
-//! `kingpin-ctx-N`, started on first use) and waits for its value at most until the deadline:
+//! [`run_with_timeout`] runs a function on a process-wide [`WorkerPool`] (threads
+//! `kingpin-ctx-N`, started while all are busy, at most 64) and waits for its value at most
+//! until the deadline:
 //!
 //! ```text
 //!  caller ──queue──▶ "kingpin-ctx-N" worker: value = f()  ──send──┐
@@ -36,8 +37,10 @@ use crate::base::panic::panic_message;
 pub use crate::work::cancel::CancelToken;
 use crate::work::pool::WorkerPool;
 
-/// Threads of the pool that runs [`run_with_timeout`]'s functions.
-const CONTEXT_THREADS: usize = 4;
+/// Most threads of the pool that runs [`run_with_timeout`]'s functions: they start while every
+/// one is busy, so functions that outlive their caller's deadline (a hung name lookup) or that
+/// call `run_with_timeout` themselves do not starve the others.
+const CONTEXT_THREADS: usize = 64;
 
 /// Functions that may wait for a thread of that pool; beyond, calls fail with `Busy`.
 const CONTEXT_QUEUE: usize = 256;
@@ -206,6 +209,10 @@ where
 /// assert_eq!(addrs[0].port(), 80);
 /// ```
 pub fn resolve(host_port: &str, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+    // A literal address needs no lookup, nor a worker.
+    if let Ok(addr) = host_port.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
     let host_port = host_port.to_owned();
     run_with_timeout(timeout, move || host_port.to_socket_addrs().map(Iterator::collect))?
 }

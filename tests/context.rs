@@ -74,3 +74,27 @@ fn a_panic_is_an_error_not_a_hang() {
     let r = run_cancellable(BOUND, |_| -> u32 { std::panic::panic_any(5u8) });
     assert!(matches!(r, Err(ContextError::Panicked(m)) if m == "non-string panic payload"));
 }
+
+#[test]
+fn stuck_functions_do_not_starve_later_calls_and_nested_calls_get_a_worker() {
+    // Eight functions that outlive their caller's deadline hold eight workers...
+    let release = Arc::new(AtomicBool::new(false));
+    for _ in 0..8 {
+        let r = release.clone();
+        let stuck = run_with_timeout(Duration::from_millis(10), move || {
+            while !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        assert!(matches!(stuck, Err(ContextError::TimedOut(_))));
+    }
+    // ...and later calls still get one (the pool grows), as do calls made from inside a call.
+    let outer: Vec<_> = (0..8)
+        .map(|i| std::thread::spawn(move || run_with_timeout(BOUND, move || run_with_timeout(BOUND, move || i * 2))))
+        .collect();
+    for (i, t) in outer.into_iter().enumerate() {
+        assert_eq!(t.join().unwrap().unwrap().unwrap(), i * 2);
+    }
+    assert_eq!(kingpin::context::resolve("127.0.0.1:80", Duration::from_millis(1)).unwrap()[0].port(), 80);
+    release.store(true, Ordering::SeqCst);
+}

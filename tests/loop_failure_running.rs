@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kingpin::{AcceptStrategy, ClientConfig, Conn, EpollTPClient, EpollTPServer, IoHandler, ServerConfig, Target};
+use kingpin::{
+    AcceptStrategy, ClientConfig, Conn, EpollTPClient, EpollTPServer, IoHandler, JobError, LoopCtx, ServerConfig,
+    Target,
+};
 use util::{connect, echo_round_trip, wait_until};
 
 struct Echo;
@@ -124,10 +127,51 @@ fn client_survives_a_failed_loop() {
     assert!(client.join().is_err(), "join reports the failed loop");
 }
 
+/// Jobs queued and completed by a chain whose completions queue the next job.
+#[derive(Default)]
+struct Chain {
+    queued: AtomicU64,
+    completed: AtomicU64,
+}
+
+fn chain(ctx: &mut LoopCtx<'_, Echo>, count: Arc<Chain>) {
+    let c = count.clone();
+    let queued = ctx.spawn_blocking(
+        |token| token.sleep(Duration::from_millis(100)),
+        move |_, ctx, _: Result<bool, JobError>| {
+            c.completed.fetch_add(1, Ordering::SeqCst);
+            chain(ctx, c.clone());
+        },
+    );
+    if queued.is_ok() {
+        count.queued.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A failed loop completes every job it waited for, exactly once, even when a completion
+/// tries to queue another while the loop is ending.
+fn jobs_of_a_failed_loop_complete_once() {
+    let (server, epolls) =
+        with_new_epolls(|| EpollTPServer::from_fn(ServerConfig::default().threads(2), || Echo).start().unwrap());
+    let count = Arc::new(Chain::default());
+    let c = count.clone();
+    // The lower descriptor is loop 0's: the loops are made in order.
+    server.loops()[0].run(move |_, ctx| chain(ctx, c)).unwrap();
+    wait_until(Duration::from_secs(10), "a job queued", || count.queued.load(Ordering::SeqCst) >= 1);
+    break_epoll(epolls[0]);
+    let _ = server.loops()[0].run(|_, _| {});
+    wait_until(Duration::from_secs(10), "loop 0 failed", || server.stats().failed_loops == 1);
+    server.shutdown();
+    let _ = server.join();
+    let (queued, completed) = (count.queued.load(Ordering::SeqCst), count.completed.load(Ordering::SeqCst));
+    assert_eq!(queued, completed, "every queued job completed exactly once");
+}
+
 #[test]
 fn a_failed_loop_leaves_the_others_serving() {
     for strategy in [AcceptStrategy::Mutex, AcceptStrategy::EpollExclusive, AcceptStrategy::ReusePort] {
         server_survives_a_failed_loop(strategy);
     }
     client_survives_a_failed_loop();
+    jobs_of_a_failed_loop_complete_once();
 }

@@ -267,3 +267,63 @@ fn a_loop_level_job_completes_on_its_loop() {
     assert_eq!(got, vec![(0, 0, true), (1, 10, true)]);
     drop(server);
 }
+
+/// A handler that hands its connections to another handler type.
+struct Outer(Inner);
+
+/// The wrapped handler: starts a job as itself.
+struct Inner;
+
+impl IoHandler for Inner {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        conn.input().clear();
+        match Self::spawn_blocking(conn, |_| 1, |_, _, _| {}) {
+            Ok(()) => conn.send(b"queued\n"),
+            Err(e) => conn.send(format!("refused: {e}\n").as_bytes()),
+        }
+    }
+}
+
+impl IoHandler for Outer {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        self.0.on_message(conn);
+    }
+}
+
+#[test]
+fn a_job_started_as_another_handler_type_is_refused_not_lost() {
+    let server = EpollTPServer::from_fn(ServerConfig::default().threads(1), || Outer(Inner)).start().unwrap();
+    let mut c = client(server.local_addr());
+    let answer = ask(&mut c, "go");
+    assert!(
+        answer.starts_with("refused: io error: spawn_blocking must be called as the loop's own handler type"),
+        "{answer}"
+    );
+}
+
+/// Starts a loop-level job that waits for its token, and reports its outcome.
+struct TokenJob(mpsc::Sender<Result<bool, JobError>>);
+
+impl IoHandler for TokenJob {
+    type ConnState = ();
+
+    fn on_start(&mut self, ctx: &mut LoopCtx<'_, Self>) {
+        ctx.spawn_blocking(|token| token.sleep(WAIT), |me, _, r| me.0.send(r).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn shutdown_fires_the_token_of_a_loop_job_and_waits_for_its_value() {
+    let (tx, rx) = mpsc::channel();
+    let config = ServerConfig::default().threads(1).shutdown_timeout(WAIT);
+    let server = EpollTPServer::from_fn(config, move || TokenJob(tx.clone())).start().unwrap();
+    wait_until(WAIT, "the job runs", || server.workers().stats().busy == 1);
+    server.shutdown();
+    server.join().unwrap();
+    // The token fired at once, the job returned, and its value (not `Shutdown`) came back.
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Ok(true));
+}

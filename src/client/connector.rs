@@ -207,8 +207,6 @@ impl Connector {
         report_failure(h, core, ticket, error, attempt);
     }
 
-    /// Shutdown or exit: stops taking targets, and reports every target that will now never
-    /// connect — queued, connecting, or waiting to retry — as `Interrupted`.
     /// This loop fails while the others go on: its own connects and retries fail, and the
     /// shared queue of targets is left to the other loops.
     fn leave<H: IoHandler>(&mut self, h: &mut H, core: &mut Core<H>) {
@@ -229,6 +227,8 @@ impl Connector {
         }
     }
 
+    /// Shutdown or exit: stops taking targets, and reports every target that will now never
+    /// connect — queued, connecting, or waiting to retry — as `Interrupted`.
     fn abandon<H: IoHandler>(&mut self, h: &mut H, core: &mut Core<H>) {
         self.enabled = false;
         // The first loop here gets the whole queue.

@@ -1,6 +1,6 @@
 //! [`Env`]: what a connection borrows from the loop that owns it, besides itself.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +50,9 @@ pub(crate) struct Env {
     pub(crate) workers: WorkerPool,
     /// Jobs queued from this loop whose completion is still to run.
     pub(crate) jobs: Slab<PendingJob>,
+    /// The type of the loop's handler: a job's completion is typed by it, so a job started
+    /// through another handler type (one handler wrapping another) is refused.
+    pub(crate) handler_type: TypeId,
 }
 
 impl Env {
@@ -60,18 +63,39 @@ impl Env {
     /// # Errors
     /// [`Error::Busy`] (the pool's queue is full) or [`Error::Stopped`]; nothing was queued and
     /// `finish` is dropped uncalled.
-    pub(crate) fn submit_job<T, J>(&mut self, conn: Option<ConnId>, job: J, finish: Box<dyn Any>) -> Result<(), Error>
+    pub(crate) fn submit_job<T, J>(
+        &mut self,
+        handler: TypeId,
+        conn: Option<ConnId>,
+        job: J,
+        finish: Box<dyn Any>,
+    ) -> Result<(), Error>
     where
         T: Send + 'static,
         J: FnOnce(&CancelToken) -> T + Send + 'static,
     {
+        if handler != self.handler_type {
+            log::error!(
+                target: "kingpin::loop",
+                "loop {}: spawn_blocking called through a handler type other than the loop's; call it as the loop's handler",
+                self.index
+            );
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "spawn_blocking must be called as the loop's own handler type (its completion is typed by it)",
+            )));
+        }
         let cancel = CancelToken::new();
         let key = self.jobs.insert_with(|_| PendingJob { conn, cancel: cancel.clone(), finish });
         let inbox = self.inbox.clone();
+        let workers = self.workers.clone();
         let queued = self.workers.submit(Box::new(move |run| {
             let outcome: Result<T, JobError> = match run {
-                Run::Now => panic::catch_unwind(AssertUnwindSafe(|| job(&cancel)))
-                    .map_err(|payload| JobError::Panicked(panic_message(&*payload))),
+                Run::Now => panic::catch_unwind(AssertUnwindSafe(|| job(&cancel))).map_err(|payload| {
+                    let msg = panic_message(&*payload);
+                    workers.note_panic(&msg);
+                    JobError::Panicked(msg)
+                }),
                 Run::Abandoned => Err(JobError::Shutdown),
             };
             // A loop that has exited completed the job already (with `Shutdown`).
@@ -82,6 +106,13 @@ impl Env {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Fires the cancel token of every pending job (the loop is shutting down).
+    pub(crate) fn cancel_all_jobs(&self) {
+        for job in self.jobs.values() {
+            job.cancel.cancel();
+        }
     }
 
     /// Fires the cancel token of every job started for connection `id` (it is closing).

@@ -37,7 +37,7 @@ impl Workers {
 }
 
 /// Default worker threads: one per CPU, at least two.
-fn default_worker_threads() -> usize {
+pub(crate) fn default_worker_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
@@ -162,10 +162,12 @@ macro_rules! loop_setters {
 
             /// Jobs that may wait for a worker (default 1,024); beyond it
             /// [`crate::IoHandler::spawn_blocking`] fails at once with [`crate::Error::Busy`].
+            /// Like [`Self::worker_threads`], it replaces a pool set with
+            /// [`Self::worker_pool`] by one of the server's or client's own.
             pub fn worker_queue(mut self, n: usize) -> Self {
                 let threads = match self.lp.workers {
                     crate::reactor::config::Workers::Own { threads, .. } => threads,
-                    crate::reactor::config::Workers::Shared(_) => 2,
+                    crate::reactor::config::Workers::Shared(_) => crate::reactor::config::default_worker_threads(),
                 };
                 self.lp.workers = crate::reactor::config::Workers::Own { threads, queue: n.max(1) };
                 self

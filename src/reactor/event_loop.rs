@@ -67,6 +67,7 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
             handle_limit: cfg.high_water,
             workers: parts.workers,
             jobs: Slab::new(),
+            handler_type: std::any::TypeId::of::<H>(),
         };
         let events = vec![sys::empty_event(); cfg.max_events];
         EventLoop {
@@ -231,6 +232,8 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
         log::debug!(target: "kingpin::loop", "loop {}: shutting down", core.env.index);
         self.deadline = Some(deadline);
         core.shutting_down = true;
+        // Jobs that check their token stop early; their completions still run.
+        core.env.cancel_all_jobs();
         self.role.begin_shutdown(h, core);
         for id in core.conns.ids() {
             if let Some(c) = core.conns.get_mut(id) {
@@ -250,6 +253,9 @@ impl<H: IoHandler, R: Role<H>> EventLoop<H, R> {
     /// Last rites when the loop exits (`failed`: abnormally, while the others go on): refuse
     /// new commands, let the role go, close what is left.
     fn finish(&mut self, failed: bool) {
+        // No more jobs from here on (a completion run below cannot start one that nobody
+        // would complete).
+        self.core.shutting_down = true;
         drop(self.mailbox.close());
         self.role.finish(&mut self.handler, &mut self.core, failed);
         self.force_close_all();

@@ -170,8 +170,11 @@ pub trait IoHandler: 'static {
     /// `done` is called exactly once: with the job's value, with [`JobError::Panicked`] if the
     /// job panicked (the worker lives on), or with [`JobError::Shutdown`] if the server or
     /// client shut down before the value came back. The job gets a [`CancelToken`] that fires
-    /// when the connection closes, so long work can stop early. A panic in `done` closes the
-    /// connection, as a callback's would.
+    /// when the connection closes, so long work can stop early. A peer that ends its side
+    /// while the job runs closes the connection as usual (unless
+    /// [`crate::ServerConfig::allow_half_close`]), which fires the token: nginx, too, takes a
+    /// client's end of stream during a request as the client giving up. A panic in `done`
+    /// closes the connection, as a callback's would.
     ///
     /// # Errors
     /// At once, never blocking: [`Error::Busy`] when the pool's queue is full (e.g. answer
@@ -216,7 +219,7 @@ pub trait IoHandler: 'static {
         let finish: Finisher<Self> =
             Finisher::Conn(Box::new(move |h, conn, outcome| done(h, conn, job::outcome::<T>(outcome))));
         let id = conn.id();
-        conn.env.submit_job(Some(id), job, Box::new(finish))
+        conn.env.submit_job(std::any::TypeId::of::<Self>(), Some(id), job, Box::new(finish))
     }
 }
 
@@ -332,7 +335,7 @@ impl<H: IoHandler> LoopCtx<'_, H> {
 
     /// Runs blocking `job` on the worker pool, then `done` with its value on this loop, as
     /// [`IoHandler::spawn_blocking`] does for a connection. The job's [`CancelToken`] fires
-    /// only if the loop shuts down before it ran.
+    /// when the loop begins to shut down.
     ///
     /// # Errors
     /// [`Error::Busy`] when the pool's queue is full, [`Error::Stopped`] when the pool has
@@ -348,7 +351,7 @@ impl<H: IoHandler> LoopCtx<'_, H> {
         }
         let finish: Finisher<H> =
             Finisher::Loop(Box::new(move |h, ctx, outcome| done(h, ctx, job::outcome::<T>(outcome))));
-        self.core.env.submit_job(None, job, Box::new(finish))
+        self.core.env.submit_job(std::any::TypeId::of::<H>(), None, job, Box::new(finish))
     }
 
     /// Number of connections this loop holds (client connects in progress included).

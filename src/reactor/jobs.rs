@@ -20,6 +20,9 @@ pub(crate) fn complete<H: IoHandler>(
     outcome: Option<Outcome>,
 ) {
     let Some(job) = core.env.jobs.remove(key) else { return };
+    if outcome.is_none() {
+        job.cancel.cancel(); // its value will never be wanted: let it stop
+    }
     let Ok(finish) = job.finish.downcast::<Finisher<H>>() else {
         // Each loop stores its own handler's completions only.
         log::error!(target: "kingpin::loop", "loop {}: a job's completion of another type", core.env.index);
@@ -44,7 +47,11 @@ pub(crate) fn complete<H: IoHandler>(
 ///
 /// [`JobError::Shutdown`]: crate::JobError::Shutdown
 pub(crate) fn complete_all<H: IoHandler>(h: &mut H, core: &mut Core<H>, remote: &Arc<dyn Remote<H>>) {
-    for key in core.env.jobs.ids() {
-        complete(h, core, remote, key, None);
+    // A completion cannot start another job now (the loop refuses them), but go round until
+    // the table is empty all the same.
+    while core.env.jobs.len() > 0 {
+        for key in core.env.jobs.ids() {
+            complete(h, core, remote, key, None);
+        }
     }
 }

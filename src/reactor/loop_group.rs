@@ -20,6 +20,9 @@ use crate::base::stats::{LoopStats, Stats};
 use crate::sys;
 use crate::work::pool::WorkerPool;
 
+/// How long `join` waits for the owned pool's workers once the loops have exited.
+const POOL_GRACE: Duration = Duration::from_millis(100);
+
 /// N IO threads, each running one [`EventLoop`].
 pub(crate) struct LoopGroup<H: IoHandler> {
     loops: Vec<LoopHandle<H>>,
@@ -153,9 +156,10 @@ impl<H: IoHandler> LoopGroup<H> {
                 result = Err(e);
             }
         }
-        // Every loop has completed its jobs; the pool's workers may still run some whose loop
-        // gave up at the deadline. They get the same time again, then go on detached.
-        if self.owns_workers && !self.workers.shutdown(self.shutdown_timeout) {
+        // Every loop has completed its jobs (and fired their tokens); the pool's workers may
+        // still run some whose loop gave up at the deadline. They get a moment to see their
+        // token, then go on detached: the deadline has passed already.
+        if self.owns_workers && !self.workers.shutdown(POOL_GRACE.min(self.shutdown_timeout)) {
             log::warn!(target: "kingpin::loop", "worker pool: jobs still running after the shutdown timeout");
         }
         result

@@ -7,11 +7,13 @@
 //!      └────────────◀── result through the loop's mailbox ◀┘
 //! ```
 //!
-//! The threads start with the first job, so a pool nobody uses costs nothing. Submitting never
-//! blocks: a full queue is [`Error::Busy`], a stopped pool [`Error::Stopped`]. At
+//! Threads start on demand — the first with the first job, another whenever more jobs wait
+//! than workers are idle, up to the pool's size — so a pool nobody uses costs nothing.
+//! Submitting never blocks: a full queue is [`Error::Busy`], a stopped pool [`Error::Stopped`]. At
 //! [`WorkerPool::shutdown`] the pool takes no more jobs, the jobs still queued are *abandoned*
 //! — each is told so instead of being run, so that whoever waits for it hears back — and the
-//! running ones are waited for up to a deadline.
+//! running ones are waited for up to a deadline. Dropping the last handle of a pool without
+//! shutting it down lets the workers finish what is queued and exit.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -80,20 +82,34 @@ pub struct WorkerStats {
 /// ```
 #[derive(Clone)]
 pub struct WorkerPool {
+    handle: Arc<Handle>,
+}
+
+/// What the handles share; its drop (the last handle gone) closes the queue.
+struct Handle {
     inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    /// The workers finish what is queued, then see the queue closed and exit.
+    fn drop(&mut self) {
+        self.inner.tx.write().take();
+    }
 }
 
 struct Inner {
     /// Thread names are `{name}-{index}`.
     name: String,
-    /// Threads to start.
+    /// Most threads.
     threads: usize,
     /// The queue's sending side; `None` once the pool has shut down.
     tx: RwLock<Option<Sender<Job>>>,
     /// The queue's receiving side, cloned into each worker.
     rx: Receiver<Job>,
-    /// The threads have been started (or tried to be).
-    started: Mutex<bool>,
+    /// Held while a thread is started, so that two submitters do not both add one.
+    spawning: Mutex<()>,
+    /// Index of the next thread.
+    next_index: AtomicUsize,
     /// Workers alive, and a condition variable signalled as each exits.
     live: (Mutex<usize>, Condvar),
     /// The pool is shutting down: what is still queued is abandoned.
@@ -115,22 +131,26 @@ impl WorkerPool {
     /// Like [`WorkerPool::new`], with threads named `{name}-N`.
     pub fn named(name: &str, threads: usize, queue: usize) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(queue.max(1));
-        WorkerPool {
-            inner: Arc::new(Inner {
-                name: name.to_owned(),
-                threads: threads.max(1),
-                tx: RwLock::new(Some(tx)),
-                rx,
-                started: Mutex::new(false),
-                live: (Mutex::new(0), Condvar::new()),
-                closed: AtomicBool::new(false),
-                running: AtomicUsize::new(0),
-                completed: AtomicU64::new(0),
-                panicked: AtomicU64::new(0),
-                rejected: AtomicU64::new(0),
-                abandoned: AtomicU64::new(0),
-            }),
-        }
+        let inner = Arc::new(Inner {
+            name: name.to_owned(),
+            threads: threads.max(1),
+            tx: RwLock::new(Some(tx)),
+            rx,
+            spawning: Mutex::new(()),
+            next_index: AtomicUsize::new(0),
+            live: (Mutex::new(0), Condvar::new()),
+            closed: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            completed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+        });
+        WorkerPool { handle: Arc::new(Handle { inner }) }
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
     }
 
     /// Runs `f` on a worker. It never blocks the caller. A panic in `f` is caught, logged and
@@ -151,45 +171,71 @@ impl WorkerPool {
     /// Queues `job`; it is called exactly once, on a worker, unless this returns an error
     /// (then it is dropped uncalled).
     pub(crate) fn submit(&self, job: Job) -> Result<(), Error> {
-        self.start();
-        let tx = self.inner.tx.read();
-        let Some(tx) = tx.as_ref() else { return Err(Error::Stopped) };
-        match tx.try_send(job) {
-            Ok(()) => Ok(()),
+        let inner = self.inner();
+        if *inner.live.0.lock() == 0 {
+            // The first worker (or one after a failed start): without it the job would wait
+            // for nobody, so its failure is the caller's error.
+            self.add_worker()?;
+        }
+        let sent = match inner.tx.read().as_ref() {
+            None => return Err(Error::Stopped),
+            Some(tx) => tx.try_send(job),
+        };
+        match sent {
+            Ok(()) => {
+                if self.wants_worker() {
+                    // Best effort: the workers there are take the job in time.
+                    let _ = self.add_worker();
+                }
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => {
-                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                inner.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(Error::Busy)
             }
             Err(TrySendError::Disconnected(_)) => Err(Error::Stopped),
         }
     }
 
-    /// Starts the threads, once.
-    fn start(&self) {
-        let mut started = self.inner.started.lock();
-        if *started {
-            return;
+    /// More jobs wait than workers are idle, and the pool may grow.
+    fn wants_worker(&self) -> bool {
+        let inner = self.inner();
+        let live = *inner.live.0.lock();
+        let idle = live.saturating_sub(inner.running.load(Ordering::Relaxed));
+        live < inner.threads && inner.rx.len() > idle
+    }
+
+    /// Starts one more worker, unless the pool is at its size or shut down.
+    fn add_worker(&self) -> Result<(), Error> {
+        let inner = self.inner();
+        let _one_at_a_time = inner.spawning.lock();
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Stopped);
         }
-        *started = true;
-        for index in 0..self.inner.threads {
-            let inner = self.inner.clone();
-            *inner.live.0.lock() += 1;
-            let spawned =
-                std::thread::Builder::new().name(format!("{}-{index}", self.inner.name)).spawn(move || work(&inner));
-            if let Err(e) = spawned {
-                *self.inner.live.0.lock() -= 1;
-                log::error!(target: "kingpin::work", "cannot start worker {}-{index}: {e}", self.inner.name);
-            }
+        if *inner.live.0.lock() >= inner.threads {
+            return Ok(());
         }
-        if *self.inner.live.0.lock() == 0 {
-            // No worker: refuse jobs rather than queue them for nobody.
-            self.inner.tx.write().take();
+        let index = inner.next_index.fetch_add(1, Ordering::Relaxed);
+        *inner.live.0.lock() += 1;
+        let worker = inner.clone();
+        let spawned = std::thread::Builder::new().name(format!("{}-{index}", inner.name)).spawn(move || work(&worker));
+        if let Err(e) = spawned {
+            *inner.live.0.lock() -= 1;
+            log::error!(target: "kingpin::work", "cannot start worker {}-{index}: {e}", inner.name);
+            return Err(Error::Io(e));
         }
+        Ok(())
+    }
+
+    /// Counts and logs a panic that a job caught itself (to report it to its completion).
+    pub(crate) fn note_panic(&self, msg: &str) {
+        self.inner().panicked.fetch_add(1, Ordering::Relaxed);
+        log::error!(target: "kingpin::work", "a job panicked: {msg}");
     }
 
     /// The pool's counters now.
     pub fn stats(&self) -> WorkerStats {
-        let i = &*self.inner;
+        let i = &**self.inner();
         WorkerStats {
             threads: *i.live.0.lock() as u64,
             queued: i.rx.len() as u64,
@@ -203,7 +249,7 @@ impl WorkerPool {
 
     /// Whether [`shutdown`](Self::shutdown) has begun.
     pub fn is_shut_down(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner().closed.load(Ordering::Acquire)
     }
 
     /// Stops the pool: no more jobs are taken, those still queued are abandoned (a job of
@@ -212,13 +258,15 @@ impl WorkerPool {
     /// ended; those still running a job past the timeout end after it, detached. Idempotent.
     pub fn shutdown(&self, timeout: Duration) -> bool {
         let deadline = crate::base::timer::after(Instant::now(), timeout);
-        self.inner.closed.store(true, Ordering::Release);
-        // Dropping the sender lets each worker's `recv` end once the queue is empty.
-        self.inner.tx.write().take();
-        if !*self.inner.started.lock() {
-            return true;
+        let inner = self.inner();
+        {
+            // Under the spawning lock: no worker starts after this.
+            let _no_new_worker = inner.spawning.lock();
+            inner.closed.store(true, Ordering::Release);
         }
-        let (live, cv) = &self.inner.live;
+        // Dropping the sender lets each worker's `recv` end once the queue is empty.
+        inner.tx.write().take();
+        let (live, cv) = &inner.live;
         let mut n = live.lock();
         while *n > 0 {
             if cv.wait_until(&mut n, deadline).timed_out() {
@@ -256,9 +304,9 @@ fn work(inner: &Inner) {
 impl fmt::Debug for WorkerPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkerPool")
-            .field("name", &self.inner.name)
-            .field("threads", &self.inner.threads)
-            .field("capacity", &self.inner.rx.capacity())
+            .field("name", &self.inner().name)
+            .field("threads", &self.inner().threads)
+            .field("capacity", &self.inner().rx.capacity())
             .field("stats", &self.stats())
             .finish()
     }
@@ -284,7 +332,7 @@ mod tests {
             let name = rx.recv_timeout(WAIT).unwrap().unwrap();
             assert!(name.starts_with("kingpin-worker-"), "{name}");
         }
-        assert_eq!(pool.stats().threads, 2);
+        assert!((1..=2).contains(&pool.stats().threads), "started on demand, at most 2");
         assert!(pool.shutdown(WAIT));
         assert_eq!(pool.stats().threads, 0);
     }
@@ -374,5 +422,47 @@ mod tests {
         started_rx.recv_timeout(WAIT).unwrap();
         assert!(!pool.shutdown(Duration::from_millis(50)), "the running job outlives the timeout");
         release_tx.send(()).unwrap();
+    }
+
+    #[test]
+    fn grows_while_every_worker_is_busy_up_to_its_size() {
+        let pool = WorkerPool::new(3, 16);
+        let (release_tx, release_rx) = crossbeam_channel::unbounded::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        for _ in 0..5 {
+            let (release, started) = (release_rx.clone(), started_tx.clone());
+            pool.execute(move || {
+                started.send(()).unwrap();
+                let _ = release.recv_timeout(WAIT);
+            })
+            .unwrap();
+        }
+        for _ in 0..3 {
+            started_rx.recv_timeout(WAIT).unwrap();
+        }
+        let s = pool.stats();
+        assert_eq!((s.threads, s.busy, s.queued), (3, 3, 2), "three at work, no fourth thread");
+        drop(release_tx);
+        assert!(pool.shutdown(WAIT));
+    }
+
+    #[test]
+    fn dropping_the_last_handle_ends_the_workers_after_the_queue() {
+        let pool = WorkerPool::new(2, 8);
+        let (tx, rx) = mpsc::channel();
+        for i in 0..4 {
+            let tx = tx.clone();
+            pool.execute(move || tx.send(i).unwrap()).unwrap();
+        }
+        let inner = pool.inner().clone();
+        drop(pool);
+        let mut got: Vec<i32> = (0..4).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1, 2, 3], "what was queued still runs");
+        let until = Instant::now() + WAIT;
+        while *inner.live.0.lock() > 0 {
+            assert!(Instant::now() < until, "the workers exit");
+            std::thread::yield_now();
+        }
     }
 }
