@@ -5,6 +5,9 @@
 
 mod util;
 
+#[path = "../examples/http_server/head.rs"]
+#[allow(dead_code)]
+mod head;
 #[path = "../examples/http_server/http.rs"]
 #[allow(dead_code)]
 mod http;

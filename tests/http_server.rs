@@ -1,6 +1,8 @@
 //! The `http_server` example's handler over real sockets: keep-alive, pipelining, `HEAD`,
 //! `Connection: close`, request bodies, errors that close, and curl where it is installed.
 
+#[path = "../examples/http_server/head.rs"]
+mod head;
 #[path = "../examples/http_server/http.rs"]
 mod http;
 #[path = "../examples/http_server/request.rs"]
@@ -493,7 +495,7 @@ fn hash_route_answers_from_the_worker_pool_in_order() {
 fn hash_route_answers_503_when_the_pool_is_full_and_stops_for_a_client_that_left() {
     let server = start_with(ServerConfig::default().threads(1).worker_threads(1).worker_queue(1));
     let addr = server.local_addr();
-    let huge = format!("/hash/{}", http::MAX_HASH);
+    let huge = format!("/hash/{}", head::MAX_HASH);
     // One hash runs (1 TiB: it would take minutes), one waits in the queue.
     let mut running = Client::new(addr);
     running.send(&get(&huge));

@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 server on kingpin: [`HttpHandler`], an [`IoHandler`] that answers
-//! `GET /` and `HEAD /` with `Hello, kingpin!`, on top of the parser in `request.rs`.
+//! `GET /` and `HEAD /` with `Hello, kingpin!`. Its input is framed into request heads by
+//! [`HeadDecoder`] (`head.rs`), a [`kingpin::codec::Decoder`] over the parser in `request.rs`.
 //!
 //! # What it answers
 //!
@@ -16,20 +17,24 @@
 //!   turn the close into a reset that destroys the response in flight.
 //! - A client that pipelines without reading is throttled: parsing and reading stop while
 //!   more than [`HIGH_WATER`] bytes of output are queued, and resume when they drain.
-//! - `GET /hash/N` hashes N bytes of a fixed pattern (XXH3, at most [`MAX_HASH`]) on the
-//!   server's worker pool, off the IO thread, and answers the hash in hex. While it runs, that
-//!   connection's later requests wait (responses stay in order) and every other connection is
-//!   served as usual. When every worker is busy and the queue is full it answers `503` with
-//!   `Retry-After: 1` at once; a client that leaves stops its hash. A bad N is `400`.
+//! - `GET /hash/N` hashes N bytes of a fixed pattern (XXH3, at most
+//!   [`MAX_HASH`](super::head::MAX_HASH)) on the server's worker pool, off the IO thread, and
+//!   answers the hash in hex. While it runs, that connection's later requests wait (responses
+//!   stay in order) and every other connection is served as usual. When every worker is busy
+//!   and the queue is full it answers `503` with `Retry-After: 1` at once; a client that leaves
+//!   stops its hash. A bad N is `400`.
 //!
-//! The steady state allocates nothing per request: responses are built in a `Vec` kept by the
-//! handler, and per-connection state is a small `Copy` struct set once on connect.
+//! The steady state allocates nothing per request: heads are decoded into a small `Copy`
+//! [`Head`], responses are built in a `Vec` kept by the handler, and per-connection state (the
+//! decoder's included) is a small `Copy` struct set once on connect.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kingpin::codec::Decoder;
 use kingpin::{CancelToken, Conn, Error as KpError, IoHandler, JobError, Parts};
 
-use super::request::{parse, Error, Parse};
+use super::head::{Head, HeadDecoder, Method, Target};
+use super::request::Error;
 
 impl Error {
     /// The status this error is answered with.
@@ -51,12 +56,6 @@ const BATCH: usize = 64 * 1024;
 
 /// The body of `GET /`.
 pub const HELLO: &[u8] = b"Hello, kingpin!";
-
-/// The most bytes `GET /hash/N` hashes (1 TiB: long enough to watch a busy pool).
-pub const MAX_HASH: u64 = 1 << 40;
-
-/// The path prefix of the hashing route.
-const HASH_PREFIX: &[u8] = b"/hash/";
 
 /// The statuses this server answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,13 +156,15 @@ fn write_ok(out: &mut Vec<u8>, body: &[u8], head_only: bool, persist: Persist, d
     }
 }
 
-/// The `N` of `/hash/N`: decimal digits only, at most [`MAX_HASH`].
-fn hash_len(path: &[u8]) -> Option<u64> {
-    let digits = path.strip_prefix(HASH_PREFIX)?;
-    if digits.is_empty() || digits.len() > 13 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+/// The status that answers `head`, and for `GET /hash/N` the N to hash first.
+fn route(head: &Head) -> (Status, Option<u64>) {
+    match (head.target, head.method) {
+        (Target::Root | Target::Hash(_), Method::Other) => (Status::MethodNotAllowed, None),
+        (Target::Root, _) => (Status::Ok, None),
+        (Target::Hash(Some(n)), _) => (Status::Ok, Some(n)),
+        (Target::Hash(None), _) => (Status::BadRequest, None),
+        (Target::Other, _) => (Status::NotFound, None),
     }
-    std::str::from_utf8(digits).ok()?.parse().ok().filter(|&n| n <= MAX_HASH)
 }
 
 /// XXH3 of `n` bytes of the pattern 0, 1, …, 250, 0, 1, … — blocking work for a worker.
@@ -230,8 +231,9 @@ struct Owed {
 /// Per-connection state: the handler's typed `ConnState`, kept inline with each connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConnState {
-    /// Where the search for the end of the current head resumes.
-    resume: usize,
+    /// Frames the input into request heads; keeps where the search for the end of a partial
+    /// head resumes.
+    heads: HeadDecoder,
     /// Body bytes of the current request still to be read and dropped.
     body_left: u64,
     /// The response to send once `body_left` reaches 0.
@@ -318,37 +320,23 @@ impl HttpHandler {
                 st.stalled = true;
                 break;
             }
-            match parse(input.as_slice(), st.resume) {
-                Ok(Parse::Partial { resume }) => {
-                    st.resume = resume;
-                    break;
-                }
-                Ok(Parse::Complete { req, len }) => {
-                    let mut hash = None;
-                    let status = match (req.path, req.method) {
-                        (b"/", b"GET" | b"HEAD") => Status::Ok,
-                        (b"/", _) => Status::MethodNotAllowed,
-                        (p, b"GET" | b"HEAD") if p.starts_with(HASH_PREFIX) => match hash_len(p) {
-                            Some(n) => {
-                                hash = Some(n);
-                                Status::Ok
-                            }
-                            None => Status::BadRequest,
-                        },
-                        (p, _) if p.starts_with(HASH_PREFIX) => Status::MethodNotAllowed,
-                        _ => Status::NotFound,
-                    };
-                    let persist = match (req.keep_alive, req.minor) {
+            let head = match st.heads.decode(input) {
+                Ok(None) => break, // a partial head waits in the input
+                Ok(Some(head)) => head,
+                // Never: the decoder refuses a head with an item, which carries its status.
+                Err(_) => Err(Error::BadRequest),
+            };
+            match head {
+                Ok(head) => {
+                    let (status, hash) = route(&head);
+                    let persist = match (head.keep_alive, head.minor) {
                         (false, _) => Persist::Close,
                         (true, 0) => Persist::KeepAlive,
                         (true, _) => Persist::Default,
                     };
-                    st.owed = Some(Owed { status, head_only: req.method == b"HEAD", persist, hash });
-                    st.body_left = req.content_length;
-                    st.resume = 0;
-                    let expect_continue = req.expect_continue;
-                    input.advance(len);
-                    if expect_continue && st.body_left > input.len() as u64 {
+                    st.owed = Some(Owed { status, head_only: head.method == Method::Head, persist, hash });
+                    st.body_left = head.content_length;
+                    if head.expect_continue && st.body_left > input.len() as u64 {
                         self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                     }
                 }
@@ -471,6 +459,28 @@ mod tests {
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nContent-Type: text/plain\r\nDate: D\r\n\
               Connection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn routes() {
+        let head = |method, target| Head {
+            method,
+            target,
+            minor: 1,
+            keep_alive: true,
+            content_length: 0,
+            expect_continue: false,
+        };
+        for method in [Method::Get, Method::Head] {
+            assert_eq!(route(&head(method, Target::Root)), (Status::Ok, None));
+            assert_eq!(route(&head(method, Target::Hash(Some(7)))), (Status::Ok, Some(7)));
+            assert_eq!(route(&head(method, Target::Hash(None))), (Status::BadRequest, None));
+            assert_eq!(route(&head(method, Target::Other)), (Status::NotFound, None));
+        }
+        for target in [Target::Root, Target::Hash(Some(7)), Target::Hash(None)] {
+            assert_eq!(route(&head(Method::Other, target)), (Status::MethodNotAllowed, None), "{target:?}");
+        }
+        assert_eq!(route(&head(Method::Other, Target::Other)), (Status::NotFound, None));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 #[path = "../common/cli.rs"]
 #[allow(clippy::duplicate_mod)] // the echo bench includes both servers
 mod cli;
+mod head;
 mod http;
 mod request;
 
