@@ -522,3 +522,60 @@ fn hash_route_answers_503_when_the_pool_is_full_and_stops_for_a_client_that_left
     let r = c.read(false);
     assert_eq!((r.status, r.body.clone()), (200, expected_hash(10)), "{r:?}");
 }
+
+#[test]
+fn thousands_of_pipelined_hashes_to_a_full_pool_are_answered_503_without_deep_recursion() {
+    let server = start_with(ServerConfig::default().threads(1).worker_threads(1).worker_queue(1));
+    let addr = server.local_addr();
+    let huge = format!("/hash/{}", head::MAX_HASH);
+    // The pool is full: one runs, one waits (from two other addresses than the flood's).
+    let mut running = Client::new(addr);
+    running.send(&get(&huge));
+    wait_until(IO_TIMEOUT, "a worker busy", || server.workers().stats().busy == 1);
+    let mut queued = Client::new(addr);
+    queued.send(&get(&huge));
+    wait_until(IO_TIMEOUT, "a job queued", || server.workers().stats().queued == 1);
+    const N: usize = 20_000;
+    let s = util::connect_from("127.0.0.2".parse().unwrap(), addr);
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut flood = Client { writer: s.try_clone().unwrap(), reader: BufReader::new(s) };
+    let batch: Vec<u8> = (0..N).flat_map(|_| get("/hash/1")).collect();
+    let writer = {
+        let mut w = flood.writer.try_clone().unwrap();
+        std::thread::spawn(move || w.write_all(&batch))
+    };
+    for i in 0..N {
+        assert_eq!(flood.read(false).status, 503, "response {i}");
+    }
+    writer.join().unwrap().unwrap();
+    flood.send(GET);
+    assert_hello(&flood.read(false));
+}
+
+#[test]
+fn one_address_gets_a_share_of_the_workers_not_all() {
+    // More workers than one address's share: what it cannot take stays free for the others.
+    let workers = http::HASH_JOBS_PER_ADDRESS + 1;
+    let server = start_with(ServerConfig::default().threads(1).worker_threads(workers).worker_queue(16));
+    let addr = server.local_addr();
+    let huge = format!("/hash/{}", head::MAX_HASH);
+    let from = "127.0.0.3".parse().unwrap();
+    let mut hogs: Vec<Client> = (0..http::HASH_JOBS_PER_ADDRESS)
+        .map(|_| {
+            let s = util::connect_from(from, addr);
+            let mut c = Client { writer: s.try_clone().unwrap(), reader: BufReader::new(s) };
+            c.send(&get(&huge));
+            c
+        })
+        .collect();
+    wait_until(IO_TIMEOUT, "its jobs running", || server.workers().stats().busy == http::HASH_JOBS_PER_ADDRESS as u64);
+    let s = util::connect_from(from, addr);
+    let mut one_more = Client { writer: s.try_clone().unwrap(), reader: BufReader::new(s) };
+    one_more.send(&get("/hash/10"));
+    assert_eq!(one_more.read(false).status, 503, "that address has its share");
+    let mut other = Client::new(addr);
+    other.send(&get("/hash/10"));
+    let r = other.read(false);
+    assert_eq!((r.status, r.body.clone()), (200, expected_hash(10)), "another address is served");
+    hogs.clear();
+}

@@ -21,13 +21,17 @@
 //!   [`MAX_HASH`](super::head::MAX_HASH)) on the server's worker pool, off the IO thread, and
 //!   answers the hash in hex. While it runs, that connection's later requests wait (responses
 //!   stay in order) and every other connection is served as usual. When every worker is busy
-//!   and the queue is full it answers `503` with `Retry-After: 1` at once; a client that leaves
-//!   stops its hash. A bad N is `400`.
+//!   and the queue is full, or the client's address has [`HASH_JOBS_PER_ADDRESS`] hashes going,
+//!   it answers `503` with `Retry-After: 1` at once; a client that leaves stops its hash. A bad
+//!   N is `400`; a failed hash `500`.
 //!
 //! The steady state allocates nothing per request: heads are decoded into a small `Copy`
 //! [`Head`], responses are built in a `Vec` kept by the handler, and per-connection state (the
 //! decoder's included) is a small `Copy` struct set once on connect.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kingpin::codec::Decoder;
@@ -76,6 +80,8 @@ pub enum Status {
     VersionNotSupported,
     /// 503: the worker pool is full.
     Busy,
+    /// 500: a job failed.
+    Failed,
 }
 
 impl Status {
@@ -104,6 +110,10 @@ impl Status {
             Status::VersionNotSupported => (
                 b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Length: 27\r\nContent-Type: text/plain\r\n",
                 b"HTTP Version Not Supported\n",
+            ),
+            Status::Failed => (
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 22\r\nContent-Type: text/plain\r\n",
+                b"Internal Server Error\n",
             ),
             Status::Busy => (
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nContent-Type: text/plain\r\nRetry-After: 1\r\n",
@@ -183,6 +193,42 @@ pub fn hash_pattern(n: u64, token: &CancelToken) -> Option<u64> {
         left -= take as u64;
     }
     Some(hasher.digest())
+}
+
+/// Most `/hash` jobs one client address may have queued or running at once: one address
+/// cannot hold every worker while others get `503`.
+pub const HASH_JOBS_PER_ADDRESS: usize = 4;
+
+/// A client address as one server sees it: the server's own port, and the client's address
+/// (so that servers in one process keep separate counts).
+type Client = (u16, IpAddr);
+
+/// `/hash` jobs queued or running, per client address (all IO threads).
+fn hash_jobs() -> &'static Mutex<HashMap<Client, usize>> {
+    static JOBS: OnceLock<Mutex<HashMap<Client, usize>>> = OnceLock::new();
+    JOBS.get_or_init(Default::default)
+}
+
+/// Takes one of `ip`'s job places; false if it has none left.
+fn take_hash_place(ip: Client) -> bool {
+    let mut jobs = hash_jobs().lock().unwrap_or_else(PoisonError::into_inner);
+    let n = jobs.entry(ip).or_default();
+    if *n >= HASH_JOBS_PER_ADDRESS {
+        return false;
+    }
+    *n += 1;
+    true
+}
+
+/// Gives one of `ip`'s job places back.
+fn give_hash_place(ip: Client) {
+    let mut jobs = hash_jobs().lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(n) = jobs.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            jobs.remove(&ip);
+        }
+    }
 }
 
 /// `Date` in IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`) for `secs` since the epoch.
@@ -276,15 +322,28 @@ impl HttpHandler {
         }
     }
 
-    /// Answers every complete request in the input, in order, with one send per batch.
+    /// Answers every complete request in the input, in order, with one send per batch; a
+    /// `/hash/N` request starts its job and the rest waits for its answer. A loop, not a
+    /// recursion: a client pipelining thousands of `/hash` requests to a full pool is answered
+    /// `503` after `503` at a constant stack depth.
     fn process(&mut self, conn: &mut Conn<'_, ConnState>) {
+        while let Some((n, owed)) = self.serve(conn) {
+            if self.start_hash(conn, n, owed) {
+                return;
+            }
+        }
+    }
+
+    /// Answers the complete requests in the input up to the first `/hash/N` (returned, for
+    /// [`Self::process`] to start) or the end of what can be answered now.
+    fn serve(&mut self, conn: &mut Conn<'_, ConnState>) -> Option<(u64, Owed)> {
         let Parts { input, state: st, mut output } = conn.parts();
         if st.closing {
             input.clear();
-            return;
+            return None;
         }
         if st.hashing {
-            return; // the job's answer comes first; the rest waits in the input
+            return None; // the job's answer comes first; the rest waits in the input
         }
         let mut job = None;
         self.refresh_date();
@@ -349,21 +408,26 @@ impl HttpHandler {
         }
         output.send(&self.out);
         let (closing, stalled) = (st.closing, st.stalled);
-        if let Some((n, owed)) = job {
-            self.start_hash(conn, n, owed);
-        } else if closing {
+        if job.is_some() {
+            return job;
+        }
+        if closing {
             input.clear();
             conn.close(); // lingers: what the client still sends is dropped, not reset
         } else if stalled {
             conn.pause_reading();
         }
+        None
     }
 
     /// Hashes on the worker pool for `GET /hash/N`; parsing waits for the answer. A full pool
-    /// is answered `503` at once, and the requests after it are served.
-    fn start_hash(&mut self, conn: &mut Conn<'_, ConnState>, n: u64, owed: Owed) {
+    /// is answered `503` at once. Returns whether to stop serving this connection for now (the
+    /// job runs, or the connection closes); false: go on with the requests after it.
+    fn start_hash(&mut self, conn: &mut Conn<'_, ConnState>, n: u64, owed: Owed) -> bool {
+        let ip = (conn.local_addr().map_or(0, |a| a.port()), conn.peer_addr().ip());
         let done =
             move |me: &mut HttpHandler, conn: Option<&mut Conn<'_, ConnState>>, hash: Result<Option<u64>, JobError>| {
+                give_hash_place(ip);
                 let Some(conn) = conn else { return }; // the client left; its hash stopped
                 me.refresh_date();
                 me.out.clear();
@@ -371,39 +435,53 @@ impl HttpHandler {
                     Ok(Some(h)) => {
                         write_ok(&mut me.out, format!("{h:016x}\n").as_bytes(), owed.head_only, owed.persist, &me.date)
                     }
-                    // Cancelled (the connection is closing) or failed: nothing useful to say.
+                    // Cancelled (the connection is closing) or failed: say so, and close.
                     Ok(None) | Err(_) => {
-                        write_response(&mut me.out, Status::Busy, owed.head_only, Persist::Close, &me.date)
+                        write_response(&mut me.out, Status::Failed, owed.head_only, Persist::Close, &me.date);
+                        conn.send(&me.out);
+                        me.finish_owed(conn, Persist::Close);
+                        return;
                     }
                 }
                 conn.send(&me.out);
-                me.finish_owed(conn, owed.persist);
+                if me.finish_owed(conn, owed.persist) {
+                    me.process(conn);
+                }
             };
-        match Self::spawn_blocking(conn, move |token| hash_pattern(n, token), done) {
+        let queued = if take_hash_place(ip) {
+            Self::spawn_blocking(conn, move |token| hash_pattern(n, token), done).inspect_err(|_| give_hash_place(ip))
+        } else {
+            Err(KpError::Busy) // this address has its share of the workers
+        };
+        match queued {
             // Reading goes on (into the input, bounded by the input limit), so that a client
             // that leaves is seen at once and its hash stops.
-            Ok(()) => conn.state_mut().hashing = true,
+            Ok(()) => {
+                conn.state_mut().hashing = true;
+                true
+            }
             Err(KpError::Busy | KpError::Stopped) => {
                 self.out.clear();
                 write_response(&mut self.out, Status::Busy, owed.head_only, owed.persist, &self.date);
                 conn.send(&self.out);
-                self.finish_owed(conn, owed.persist);
+                !self.finish_owed(conn, owed.persist)
             }
-            Err(_) => {} // closing already
+            Err(_) => true, // closing already
         }
     }
 
-    /// After the answer to a job's request: close if it said so, else go on with the input.
-    fn finish_owed(&mut self, conn: &mut Conn<'_, ConnState>, persist: Persist) {
+    /// After the answer to a job's request: closes if it said so. Returns whether the
+    /// requests after it are to be served.
+    fn finish_owed(&mut self, conn: &mut Conn<'_, ConnState>, persist: Persist) -> bool {
         let st = conn.state_mut();
         st.hashing = false;
         if persist == Persist::Close {
             st.closing = true;
             conn.input().clear();
             conn.close();
-            return;
+            return false;
         }
-        self.process(conn);
+        true
     }
 }
 
@@ -439,6 +517,7 @@ mod tests {
             Status::NotImplemented,
             Status::VersionNotSupported,
             Status::Busy,
+            Status::Failed,
         ] {
             let (head, body) = status.parts();
             let head = std::str::from_utf8(head).unwrap();
