@@ -449,7 +449,11 @@ impl HttpHandler {
                 }
             };
         let queued = if take_hash_place(ip) {
-            Self::spawn_blocking(conn, move |token| hash_pattern(n, token), done).inspect_err(|_| give_hash_place(ip))
+            let queued = Self::spawn_blocking(conn, move |token| hash_pattern(n, token), done);
+            if queued.is_err() {
+                give_hash_place(ip);
+            }
+            queued
         } else {
             Err(KpError::Busy) // this address has its share of the workers
         };
