@@ -175,7 +175,7 @@ macro_rules! loop_setters {
 
             /// Runs blocking jobs on `pool`, shared with whoever else holds it, instead of a
             /// pool of the server's or client's own. It is not shut down with them.
-            pub fn worker_pool(mut self, pool: crate::WorkerPool) -> Self {
+            pub fn worker_pool(mut self, pool: crate::work::pool::WorkerPool) -> Self {
                 self.lp.workers = crate::reactor::config::Workers::Shared(pool);
                 self
             }
