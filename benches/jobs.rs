@@ -9,7 +9,8 @@
 //! the median over the repetitions of each repetition's ratio. `BENCH_QUICK=1` runs one short
 //! repetition; without `--bench` (as `cargo test --all-targets` runs it) it only smoke-tests.
 //!
-//! Run: `cargo bench --bench jobs` (or `BENCH_QUICK=1 cargo bench --bench jobs`).
+//! Run: `cargo bench --bench jobs` (or `BENCH_QUICK=1 cargo bench --bench jobs`;
+//! `BENCH_IN_FLIGHT=1` for one shape).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -161,7 +162,12 @@ fn main() {
     println!("({reps} repetition(s), {window:?} each, alternating; CPU is the whole process's)\n");
     println!("| in flight | runtime | jobs/s | wall µs/job | CPU µs/job | CPU vs tokio |");
     println!("|---:|---|---:|---:|---:|---:|");
-    for in_flight in [1usize, 64] {
+    // `BENCH_IN_FLIGHT=N` runs one shape only (e.g. under a profiler).
+    let shapes: Vec<usize> = match std::env::var("BENCH_IN_FLIGHT").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => vec![n],
+        None => vec![1, 64],
+    };
+    for in_flight in shapes {
         let (mut k, mut t, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for rep in 0..reps {
             // Alternate which goes first, so drift in the machine's speed hits both alike.
