@@ -268,7 +268,15 @@ fn openat2_beneath(root: BorrowedFd<'_>, path: &Path) -> nix::Result<OwnedFd> {
 /// A reason for the `ERR` reply: an absolute path, a `..` component, a path that does not
 /// exist, one that leads (through symlinks) outside the root, or anything but a regular file.
 pub fn open_beneath(root: BorrowedFd<'_>, requested: &Path) -> Result<(File, Metadata), String> {
-    let shown = requested.display();
+    // At most 200 characters of the name in a reply: a long name of raw bytes, shown with
+    // replacement characters, must not make the reply longer than a line may be.
+    let shown = {
+        let full = requested.display().to_string();
+        match full.char_indices().nth(200) {
+            Some((at, _)) => format!("{}…", &full[..at]),
+            None => full,
+        }
+    };
     if requested.as_os_str().as_bytes().contains(&0) {
         return Err("bad request: NUL in path".into());
     }

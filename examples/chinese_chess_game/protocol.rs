@@ -37,19 +37,36 @@ impl Request {
     /// Parses one line (without its newline).
     ///
     /// # Errors
-    /// Why the line is malformed, for the `ERR malformed` reply.
+    /// Why the line is malformed, for the `ERR malformed` reply (which quotes at most
+    /// [`SHOWN`] bytes of it, so that the reply stays within the line limit).
     pub fn parse(line: &str) -> Result<Request, String> {
         let (word, rest) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         match word {
             "HELLO" if rest == PROTOCOL => Ok(Request::Hello),
-            "HELLO" => Err(format!("expected HELLO {PROTOCOL}, got {line:?}")),
+            "HELLO" => Err(format!("expected HELLO {PROTOCOL}, got {}", shown(line))),
             "MOVE" => Move::parse(rest)
                 .map(Request::Move)
-                .ok_or_else(|| format!("expected MOVE <from> <to> with squares a0..i9, got {line:?}")),
+                .ok_or_else(|| format!("expected MOVE <from> <to> with squares a0..i9, got {}", shown(line))),
             "RESIGN" if rest.is_empty() => Ok(Request::Resign),
-            _ => Err(format!("expected MOVE <from> <to> or RESIGN, got {line:?}")),
+            _ => Err(format!("expected MOVE <from> <to> or RESIGN, got {}", shown(line))),
         }
     }
+}
+
+/// Most bytes of a refused line, quoted and escaped, echoed in its `ERR` reply.
+pub const SHOWN: usize = 60;
+
+/// `line` quoted and escaped (`"…"`), cut to at most [`SHOWN`] bytes with `…` when longer.
+fn shown(line: &str) -> String {
+    let quoted = format!("{line:?}");
+    if quoted.len() <= SHOWN {
+        return quoted;
+    }
+    let mut end = SHOWN;
+    while !quoted.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &quoted[..end])
 }
 
 impl fmt::Display for Request {
@@ -388,5 +405,14 @@ mod tests {
         assert_eq!(lines.decode(&mut input), Ok(Some(Line::Text("RESIGN".into()))));
         assert_eq!(lines.decode(&mut input), Ok(None));
         assert!(input.is_empty());
+    }
+
+    #[test]
+    fn a_refused_line_is_quoted_short_enough_to_fit_a_line() {
+        let long = "\u{1}".repeat(256);
+        let why = Request::parse(&long).unwrap_err();
+        assert!(why.len() < 160, "{} bytes: {why}", why.len());
+        let accents = format!("MOVE {}", "é".repeat(128));
+        assert!(Request::parse(&accents).unwrap_err().len() < 160);
     }
 }

@@ -35,7 +35,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kingpin::codec::Decoder;
-use kingpin::{CancelToken, Conn, Error as KpError, IoHandler, JobError, Parts};
+use kingpin::{CancelToken, Conn, Error as KpError, IdleAction, IdleKind, IoHandler, JobError, Parts};
 
 use super::head::{Head, HeadDecoder, Method, Target};
 use super::request::Error;
@@ -207,6 +207,18 @@ type Client = (u16, IpAddr);
 fn hash_jobs() -> &'static Mutex<HashMap<Client, usize>> {
     static JOBS: OnceLock<Mutex<HashMap<Client, usize>>> = OnceLock::new();
     JOBS.get_or_init(Default::default)
+}
+
+/// The address a job place belongs to: an IPv6 peer by its /64 (a host gets a whole /64, as
+/// the server's connection cap counts it), an IPv4-mapped one as its IPv4 address.
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
 }
 
 /// Takes one of `ip`'s job places; false if it has none left.
@@ -424,7 +436,7 @@ impl HttpHandler {
     /// is answered `503` at once. Returns whether to stop serving this connection for now (the
     /// job runs, or the connection closes); false: go on with the requests after it.
     fn start_hash(&mut self, conn: &mut Conn<'_, ConnState>, n: u64, owed: Owed) -> bool {
-        let ip = (conn.local_addr().map_or(0, |a| a.port()), conn.peer_addr().ip());
+        let ip = (conn.local_addr().map_or(0, |a| a.port()), network(conn.peer_addr().ip()));
         let done =
             move |me: &mut HttpHandler, conn: Option<&mut Conn<'_, ConnState>>, hash: Result<Option<u64>, JobError>| {
                 give_hash_place(ip);
@@ -494,6 +506,15 @@ impl IoHandler for HttpHandler {
 
     fn on_message(&mut self, conn: &mut Conn<'_, ConnState>) {
         self.process(conn);
+    }
+
+    /// A connection waiting for its `/hash` answer sends nothing meanwhile: not idle.
+    fn on_idle(&mut self, conn: &mut Conn<'_, ConnState>, _kind: IdleKind) -> IdleAction {
+        if conn.state().hashing {
+            IdleAction::Keep
+        } else {
+            IdleAction::Close
+        }
     }
 
     fn on_write_complete(&mut self, conn: &mut Conn<'_, ConnState>) {
@@ -584,5 +605,15 @@ mod tests {
         }
         assert_eq!(&http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(&http_date(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn job_places_count_ipv6_peers_by_64_and_mapped_ones_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network(a), network(b));
+        assert_ne!(network(a), network(c));
+        assert_eq!(network("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

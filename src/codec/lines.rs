@@ -13,7 +13,10 @@ use crate::io::buffer::Buffer;
 ///
 /// Used on the thread that owns the buffer. The codec keeps no state between calls (only its
 /// limit), so one codec serves every connection of a thread; each call searches the input for
-/// the end of a line again, at most `max_length + 2` bytes of it.
+/// the end of a line again, at most `max_length + 2` bytes of it. A line that arrives a few
+/// bytes at a time is therefore searched over and over: keep `max_length` to what the protocol
+/// needs (a few KiB), not near the connection's input limit, or a slow sender of a long line
+/// costs CPU in proportion to the limit's square.
 ///
 /// # Errors
 ///
