@@ -2,61 +2,21 @@
 //! non-zero exit; `get -o DIR` puts the file in the directory; `--limit-rate` takes curl's
 //! units; a file name that is not UTF-8 can be asked for on the command line.
 
+#[path = "util/bin.rs"]
+mod bin;
 mod util;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{ChildStdout, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
+use bin::{example, wait_bounded, KillOnDrop};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-
-/// The path of the example binary built next to this test, brought up to date first (cargo
-/// builds examples only when asked, so one left from an older build would be tested).
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--example", "big_file_transfer"]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success(), "building example big_file_transfer");
-    profile_dir.join("examples").join("big_file_transfer")
-}
-
-/// Kills the child if a test fails before stopping it, so no server outlives its test.
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Waits for `child` to exit, at most `limit` (then kills it and fails).
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// What a finished run printed.
 struct Run {
@@ -133,7 +93,7 @@ fn interrupt(mut guard: KillOnDrop, mut out: BufReader<ChildStdout>) -> String {
 
 #[test]
 fn startup_errors_are_one_clear_line() {
-    let exe = example();
+    let exe = example("big_file_transfer");
     let root = tempfile::tempdir().unwrap();
     let (first, addr, out) = serve(&exe, root.path());
 
@@ -169,7 +129,7 @@ fn startup_errors_are_one_clear_line() {
 
 #[test]
 fn get_into_a_directory_with_curl_rate_units() {
-    let exe = example();
+    let exe = example("big_file_transfer");
     let root = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let big = util::pattern(3 << 20, 7);

@@ -3,34 +3,21 @@
 //! a capture announced, `quit` asking first, the legend without colour — and its exit status
 //! when the server goes away. Every wait is bounded; a child left behind is killed.
 
+#[path = "util/bin.rs"]
+mod bin;
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bin::example;
 use parking_lot::Mutex;
 
 /// How long any child may take to print what is awaited, or to exit.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The example binary, brought up to date first (cargo builds examples only when asked, so
-/// one left from an older build would be tested).
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--example", "chinese_chess_game"]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success(), "building the example");
-    profile_dir.join("examples").join("chinese_chess_game")
-}
 
 /// Kills the child if a test fails before it exits, so none outlives its test.
 struct KillOnDrop(Child);
@@ -100,7 +87,7 @@ impl Captured {
 
 /// Runs the example with `args` and no input; returns its exit status and stderr.
 fn run(args: &[&str]) -> (ExitStatus, String) {
-    let child = Command::new(example())
+    let child = Command::new(example("chinese_chess_game"))
         .args(args)
         .env("KINGPIN_LOG", "warn")
         .stdin(Stdio::null())
@@ -148,7 +135,7 @@ fn startup_errors_are_one_plain_line_and_a_non_zero_exit() {
 
 /// The example's server on a free port; returns it and its address.
 fn server() -> (KillOnDrop, SocketAddr) {
-    let child = Command::new(example())
+    let child = Command::new(example("chinese_chess_game"))
         .args(["server", "--addr", "127.0.0.1:0", "--threads", "1"])
         .env("KINGPIN_LOG", "warn")
         .stdout(Stdio::piped())
@@ -165,7 +152,7 @@ fn server() -> (KillOnDrop, SocketAddr) {
 
 /// `play` against `addr`, without colour, through pipes.
 fn player(addr: SocketAddr) -> (KillOnDrop, ChildStdin, Captured) {
-    let child = Command::new(example())
+    let child = Command::new(example("chinese_chess_game"))
         .args(["play", "--addr", &addr.to_string(), "--no-colour"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -5,50 +5,25 @@
 
 mod util;
 
+#[path = "util/bin.rs"]
+mod bin;
 #[path = "util/silent.rs"]
 mod silent;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bin::{example, wait_bounded, KillOnDrop};
 use kingpin::{Conn, EpollTPServer, IoHandler, ServerConfig, ServerHandle};
 use silent::SilentServer;
 use util::{connect, connect_from, echo_round_trip};
 
 /// The longest any example run here may take before the test kills it and fails.
 const RUN_BOUND: Duration = Duration::from_secs(60);
-
-/// The path of an example binary built next to this test, brought up to date first (cargo
-/// builds examples only when asked, so one left from an older build would be tested).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--example", name]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success(), "building example {name}");
-    profile_dir.join("examples").join(name)
-}
-
-/// Kills the example if a test fails before stopping it, so no server outlives its test.
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 /// Starts an example on a free loopback port; returns it and the address it printed.
 fn start(name: &str) -> (KillOnDrop, SocketAddr, BufReader<std::process::ChildStdout>) {
@@ -81,22 +56,6 @@ fn start_with(name: &str, nofile: Option<u64>) -> (KillOnDrop, SocketAddr, BufRe
         .find_map(|w| w.trim_start_matches("http://").parse::<SocketAddr>().ok())
         .unwrap_or_else(|| panic!("{name} printed no address: {line:?}"));
     (child, addr, out)
-}
-
-/// Waits for the child to exit, at most `bound`; kills it and panics after.
-fn wait_bounded(child: &mut Child, bound: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + bound;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Sends SIGINT to the child.

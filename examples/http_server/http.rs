@@ -139,6 +139,12 @@ fn write_response(out: &mut Vec<u8>, status: Status, head_only: bool, persist: P
     let (head, body) = status.parts();
     out.extend_from_slice(head);
     out.extend_from_slice(b"Date: ");
+    finish(out, date, persist, body, head_only);
+}
+
+/// Ends a response after `Date: `: the date, the connection header, and the body unless
+/// `head_only`.
+fn finish(out: &mut Vec<u8>, date: &[u8], persist: Persist, body: &[u8], head_only: bool) {
     out.extend_from_slice(date);
     out.extend_from_slice(match persist {
         Persist::Default => b"\r\n\r\n".as_slice(),
@@ -155,15 +161,7 @@ fn write_ok(out: &mut Vec<u8>, body: &[u8], head_only: bool, persist: Persist, d
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: ");
     out.extend_from_slice(body.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nDate: ");
-    out.extend_from_slice(date);
-    out.extend_from_slice(match persist {
-        Persist::Default => b"\r\n\r\n".as_slice(),
-        Persist::KeepAlive => b"\r\nConnection: keep-alive\r\n\r\n",
-        Persist::Close => b"\r\nConnection: close\r\n\r\n",
-    });
-    if !head_only {
-        out.extend_from_slice(body);
-    }
+    finish(out, date, persist, body, head_only);
 }
 
 /// The status that answers `head`, and for `GET /hash/N` the N to hash first.
