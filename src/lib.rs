@@ -81,6 +81,7 @@ pub mod logger;
 mod reactor;
 mod server;
 mod sys;
+mod tls;
 mod work;
 
 pub use io::{buffer, buffer_pool};
@@ -110,6 +111,8 @@ pub use reactor::signal::{on_termination, SignalShutdown};
 pub use server::config::ServerConfig;
 pub use server::strategy::AcceptStrategy;
 pub use server::tcp_server::{EpollTPServer, ServerHandle};
+pub use tls::error::TlsError;
+pub use tls::info::TlsInfo;
 pub use work::cancel::CancelToken;
 pub use work::pool::{WorkerPool, WorkerStats};
 

@@ -29,6 +29,8 @@ struct Counters {
     read_calls: AtomicU64,
     write_calls: AtomicU64,
     failed: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_failures: AtomicU64,
 }
 
 impl LoopStats {
@@ -117,6 +119,14 @@ impl LoopStats {
         self.inner.write_calls.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn on_tls_handshake(&self) {
+        self.inner.tls_handshakes.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn on_tls_failure(&self) {
+        self.inner.tls_failures.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn on_accept_error(&self) {
         self.inner.accept_errors.fetch_add(1, Relaxed);
     }
@@ -143,6 +153,8 @@ impl LoopStats {
             failed_loops: c.failed.load(Relaxed),
             jobs_queued: 0,
             workers_busy: 0,
+            tls_handshakes: c.tls_handshakes.load(Relaxed),
+            tls_handshake_failures: c.tls_failures.load(Relaxed),
         }
     }
 }
@@ -197,6 +209,11 @@ pub struct Stats {
     pub jobs_queued: u64,
     /// Workers running a blocking job now (server or client totals only).
     pub workers_busy: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS connections closed before their handshake completed: refused by rustls (not TLS,
+    /// an untrusted certificate, nothing in common…), out of time, or ended by the peer.
+    pub tls_handshake_failures: u64,
 }
 
 impl std::ops::Add for Stats {
@@ -222,6 +239,8 @@ impl std::ops::Add for Stats {
             failed_loops: self.failed_loops + o.failed_loops,
             jobs_queued: self.jobs_queued + o.jobs_queued,
             workers_busy: self.workers_busy + o.workers_busy,
+            tls_handshakes: self.tls_handshakes + o.tls_handshakes,
+            tls_handshake_failures: self.tls_handshake_failures + o.tls_handshake_failures,
         }
     }
 }

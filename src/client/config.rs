@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::reactor::config::{loop_setters, LoopConfig};
+use crate::tls::TlsClientSetup;
 
 /// Settings of an [`crate::EpollTPClient`], built by chained setters.
 ///
@@ -26,6 +27,7 @@ pub struct ClientConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) thread_name: String,
     pub(crate) lp: LoopConfig,
+    pub(crate) tls: Option<TlsClientSetup>,
 }
 
 impl Default for ClientConfig {
@@ -41,11 +43,21 @@ impl Default for ClientConfig {
             shutdown_timeout: Duration::from_secs(5),
             thread_name: "kingpin-client".into(),
             lp: LoopConfig::default(),
+            tls: None,
         }
     }
 }
 
 impl ClientConfig {
+    /// The TLS config for targets that ask for TLS ([`crate::Target::tls`]; feature `tls`):
+    /// its root certificates decide which servers are trusted, its `alpn_protocols` what is
+    /// offered.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(TlsClientSetup(config));
+        self
+    }
+
     /// How long a connect may take before it fails with `TimedOut` (default 5 s).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;

@@ -17,19 +17,22 @@ use crate::base::stats::LoopStats;
 use crate::base::timer::{self, TimerId, TimerQueue};
 use crate::conn::target::{ConnectFailure, Ticket};
 use crate::reactor::callback::guarded;
-use crate::reactor::dispatch::{add_connection, Origin};
+use crate::reactor::dispatch::{add_connection, Incoming, Origin};
 use crate::reactor::handler::{Core, IoHandler};
 use crate::reactor::role::Role;
 use crate::reactor::token::role_token;
 use crate::sys::{self, EpollEvent, EPOLLERR, EPOLLHUP, EPOLLOUT};
+use crate::tls::TlsClientSetup;
 
 /// Settings of the connect path.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ConnectConfig {
     pub(crate) batch: usize,
     pub(crate) max_connecting: usize,
     pub(crate) mutex_delay: Duration,
     pub(crate) timeout: Duration,
+    /// Targets that ask for TLS get sessions of this config.
+    pub(crate) tls: Option<TlsClientSetup>,
 }
 
 /// How the balance counts a client loop's load: connections open and connecting.
@@ -162,7 +165,24 @@ impl Connector {
     ) {
         let peer = sys::peer_addr(fd.as_fd()).unwrap_or(addr);
         core.env.stats.connecting_changed(-1);
-        if let Err((error, Some(ticket))) = add_connection(h, core, fd, peer, Origin::Connected(ticket)) {
+        let tls = match ticket.target().get_tls_name() {
+            None => None,
+            Some(name) => match self.cfg.tls.as_ref().map(|setup| setup.session(name)) {
+                Some(Ok(session)) => Some(Box::new(session)),
+                Some(Err(e)) => {
+                    return report_failure(h, core, ticket, io::Error::new(io::ErrorKind::InvalidInput, e), attempt)
+                }
+                None => {
+                    let e = io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "the target asks for TLS and the client has no TLS config (ClientConfig::tls)",
+                    );
+                    return report_failure(h, core, ticket, e, attempt);
+                }
+            },
+        };
+        let incoming = Incoming { origin: Origin::Connected(ticket), tls };
+        if let Err((error, Some(ticket))) = add_connection(h, core, fd, peer, incoming) {
             self.retry_or_report(h, core, ticket, addr, error, attempt);
         }
     }

@@ -103,9 +103,10 @@ impl<H: IoHandler> EpollTPClient<H> {
             max_connecting: cfg.max_connecting,
             mutex_delay: cfg.mutex_delay,
             timeout: cfg.connect_timeout,
+            tls: cfg.tls.clone(),
         };
         let group = LoopGroup::spawn(parts, &cfg.thread_name, cfg.shutdown_timeout, move |index| {
-            (factory(), Connector::new(pool.clone(), index, connect))
+            (factory(), Connector::new(pool.clone(), index, connect.clone()))
         })?;
         Ok(ClientHandle { pool: self.pool, group })
     }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use super::idle::IdleKind;
+use crate::tls::TlsError;
 
 /// Why a connection closed, given to [`crate::IoHandler::on_closed`].
 #[derive(Debug)]
@@ -35,6 +36,11 @@ pub enum CloseReason {
     /// frame them (the message says why, e.g. a frame over the codec's limit). Pending output
     /// was written first.
     Protocol(String),
+    /// The TLS session failed: the peer broke the protocol, or the handshake failed or ran out
+    /// of time. An alert, if any, was written first. (A connection whose handshake never
+    /// completed is closed without [`crate::IoHandler::on_closed`]; see
+    /// [`crate::IoHandler::on_tls_error`].)
+    Tls(TlsError),
 }
 
 impl CloseReason {
@@ -58,6 +64,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => f.write_str("shutdown"),
             CloseReason::ShutdownForced => f.write_str("shutdown deadline passed, output discarded"),
             CloseReason::Protocol(m) => write!(f, "protocol error: {m}"),
+            CloseReason::Tls(e) => write!(f, "{e}"),
         }
     }
 }

@@ -25,6 +25,8 @@ pub(crate) enum ConnTimer {
     Idle,
     /// A lingering close has waited long enough for the peer's end.
     Linger,
+    /// A TLS handshake has had its time.
+    Handshake,
 }
 
 /// The services of one IO loop that its connections use: buffers, counters, timers, the

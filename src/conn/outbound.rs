@@ -14,15 +14,22 @@
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use super::env::Env;
 use super::state::Notice;
 use crate::io::buffer::Buffer;
 use crate::sys;
+use crate::tls::TlsSession;
 
 /// Sends of at least this many bytes go to the socket at once instead of being gathered.
 pub(crate) const DIRECT: usize = 8 * 1024;
+
+/// A `send_file` over TLS reads the file while less than this is pending, at most this much
+/// per call: the stream is paced by `on_write_complete` as the plain one is, and memory stays
+/// flat whatever the file's size.
+pub(crate) const TLS_FILE_WINDOW: usize = 64 * 1024;
 
 /// Whether the socket can take more output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,21 +53,38 @@ pub(crate) struct Outbound {
     pub(crate) error: Option<io::Error>,
     /// When a byte was last written.
     pub(crate) last_write: Instant,
+    /// The connection's TLS session, when it has one: sends are encrypted into `buf`.
+    pub(crate) tls: Option<Box<TlsSession>>,
 }
 
 impl Outbound {
     pub(crate) fn new(fd: OwnedFd, now: Instant) -> Self {
-        Outbound { fd, buf: None, room: Room::Free, notice: Notice::Idle, error: None, last_write: now }
+        Outbound { fd, buf: None, room: Room::Free, notice: Notice::Idle, error: None, last_write: now, tls: None }
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written: on a TLS connection, the records waiting (ciphertext)
+    /// and the plaintext sent before the handshake completed.
     pub(crate) fn pending(&self) -> usize {
-        self.buf.as_ref().map_or(0, Buffer::len)
+        self.buf.as_ref().map_or(0, Buffer::len) + self.tls.as_ref().map_or(0, |t| t.waiting())
     }
 
-    /// Capacity of the output buffer held (0 when none), for the memory accounting.
+    /// Capacity of the buffers held (0 when none), for the memory accounting.
     pub(crate) fn held(&self) -> usize {
-        self.buf.as_ref().map_or(0, Buffer::capacity)
+        self.buf.as_ref().map_or(0, Buffer::capacity) + self.tls.as_ref().map_or(0, |t| t.held())
+    }
+
+    /// Moves the records the TLS session has ready (handshake, data, alerts) to the output.
+    pub(crate) fn take_tls_output(&mut self, env: &mut Env) {
+        let Some(tls) = self.tls.as_mut().filter(|t| t.wants_write()) else { return };
+        tls.write_into(self.buf.get_or_insert_with(|| env.pool.get()));
+    }
+
+    /// Queues the TLS `close_notify` (once the handshake is done, once). Nothing is encrypted
+    /// after it.
+    pub(crate) fn tls_close_notify(&mut self, env: &mut Env) {
+        if self.tls.as_mut().is_some_and(|t| t.close_notify()) {
+            self.take_tls_output(env);
+        }
     }
 
     /// Whether the loop must watch `EPOLLOUT`: the socket is full and bytes, or a
@@ -69,9 +93,9 @@ impl Outbound {
         self.room == Room::Full
     }
 
-    /// Gives the output buffer back (teardown).
-    pub(crate) fn take_buffer(&mut self) -> Option<Buffer> {
-        self.buf.take()
+    /// Gives the buffers back (teardown): the output, and a TLS session's ciphertext input.
+    pub(crate) fn take_buffers(&mut self) -> [Option<Buffer>; 2] {
+        [self.buf.take(), self.tls.as_mut().and_then(|t| t.take_buffer())]
     }
 
     fn owe(&mut self) {
@@ -94,6 +118,11 @@ impl Outbound {
             return;
         }
         self.owe();
+        if let Some(tls) = self.tls.as_mut() {
+            // Encrypted now, written with the rest of the dispatch's output.
+            tls.encrypt(data);
+            return self.take_tls_output(env);
+        }
         let mut written = 0;
         if data.len() >= DIRECT && self.room == Room::Free {
             let queued = self.pending();
@@ -135,6 +164,11 @@ impl Outbound {
     pub(crate) fn send_buffer(&mut self, env: &mut Env, input: &mut Option<Buffer>) {
         let Some(inp) = input.as_mut().filter(|b| !b.is_empty()) else { return };
         if self.error.is_some() {
+            inp.clear();
+            return;
+        }
+        if self.tls.is_some() {
+            self.send(env, inp.as_slice());
             inp.clear();
             return;
         }
@@ -205,6 +239,9 @@ impl Outbound {
                 return Ok(0);
             }
         }
+        if self.tls.is_some() {
+            return self.send_file_tls(env, file, offset, max);
+        }
         let mut sent = 0;
         while sent < max && self.room == Room::Free {
             env.stats.on_write_call();
@@ -240,6 +277,38 @@ impl Outbound {
             }
         }
         Ok(sent)
+    }
+}
+
+impl Outbound {
+    /// `send_file` on a TLS connection: the file is read (at most [`TLS_FILE_WINDOW`] per
+    /// call, and only while less than that is pending), encrypted and queued; the output is
+    /// flushed at once. Returns how many bytes of the file were taken.
+    fn send_file_tls(&mut self, env: &mut Env, file: &File, offset: &mut u64, max: usize) -> io::Result<usize> {
+        let pending = self.pending();
+        if pending >= TLS_FILE_WINDOW || self.room == Room::Full {
+            return Ok(0); // `on_write_complete` follows once the output has drained
+        }
+        let want = max.min(TLS_FILE_WINDOW - pending);
+        let mut chunk = env.pool.get();
+        chunk.reserve(want);
+        let read = file.read_at(&mut chunk.writable_mut()[..want], *offset);
+        let result = match read {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the file ends before offset {} + {max}", *offset),
+            )),
+            Ok(n) => {
+                chunk.commit(n);
+                self.send(env, chunk.as_slice());
+                *offset += n as u64;
+                self.flush(env);
+                Ok(n)
+            }
+            Err(e) => Err(e),
+        };
+        env.pool.put(chunk);
+        result
     }
 }
 

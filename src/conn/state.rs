@@ -73,6 +73,11 @@ impl ConnState {
         matches!(self, ConnState::Open { read: ReadHalf::Open | ReadHalf::Ending, .. } | ConnState::Lingering { .. })
     }
 
+    /// Whether the connection is open (no close under way; each half may have closed).
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self, ConnState::Open { .. })
+    }
+
     /// Whether the connection is open and its peer has ended its stream.
     pub(crate) fn is_peer_closed(&self) -> bool {
         matches!(self, ConnState::Open { read: ReadHalf::PeerClosed, .. })
@@ -98,6 +103,15 @@ impl ConnState {
     /// Whether sends are taken (not closing, write side not shut).
     pub(crate) fn takes_sends(&self) -> bool {
         matches!(self, ConnState::Open { write: WriteHalf::Open, .. })
+    }
+
+    /// Whether this side has finished sending: a close waits for the output, or the write side
+    /// is (to be) shut. A TLS connection then says `close_notify`.
+    pub(crate) fn is_done_sending(&self) -> bool {
+        matches!(
+            self,
+            ConnState::Draining { .. } | ConnState::Open { write: WriteHalf::ShutAfterFlush | WriteHalf::Shut, .. }
+        )
     }
 
     /// Whether pending output is still to be written (not closing now, not closed).

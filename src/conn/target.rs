@@ -29,12 +29,13 @@ pub struct Target {
     first_message: Vec<u8>,
     reconnect: Option<Reconnect>,
     tag: u64,
+    tls: Option<String>,
 }
 
 impl Target {
     /// A target at `host:port`, with no first message and no retries.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        Target { host: host.into(), port, first_message: Vec::new(), reconnect: None, tag: 0 }
+        Target { host: host.into(), port, first_message: Vec::new(), reconnect: None, tag: 0, tls: None }
     }
 
     /// Bytes sent as soon as the connection is established, before `on_connect` runs.
@@ -53,6 +54,23 @@ impl Target {
     pub fn tag(mut self, tag: u64) -> Self {
         self.tag = tag;
         self
+    }
+
+    /// Speaks TLS to this target, checking that its certificate is valid for `server_name` (a
+    /// DNS name, also sent as SNI, or an IP address), with the client's
+    /// [`crate::ClientConfig::tls`] config (feature `tls`). `on_connect` fires once the
+    /// handshake is done; the first message is sent, encrypted, right after it. A failed
+    /// handshake is a failed connect: [`crate::IoHandler::on_connect_failed`] (it is not
+    /// retried: a certificate does not change by trying again).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, server_name: impl Into<String>) -> Self {
+        self.tls = Some(server_name.into());
+        self
+    }
+
+    /// The TLS server name, when the target speaks TLS.
+    pub fn get_tls_name(&self) -> Option<&str> {
+        self.tls.as_deref()
     }
 
     /// The host name or address.

@@ -20,6 +20,7 @@ use crate::base::slab::ConnId;
 use crate::base::timer::{self, TimerId};
 use crate::io::buffer::Buffer;
 use crate::sys;
+use crate::tls::TlsInfo;
 
 /// A connection as a callback sees it: its input, its output, its typed state `S` (the
 /// handler's [`crate::IoHandler::ConnState`]) and its handle.
@@ -55,6 +56,13 @@ impl<'a, S> Conn<'a, S> {
     /// The client target this connection was made for (`None` on a server).
     pub fn target(&self) -> Option<&Target> {
         self.c.ticket.as_ref().map(|t| &**t.target())
+    }
+
+    /// What the TLS handshake settled (ALPN protocol, SNI name, the peer's certificates), on a
+    /// TLS connection; `None` on a plain one. Callbacks see a TLS connection only once its
+    /// handshake is done.
+    pub fn tls(&self) -> Option<TlsInfo<'_>> {
+        self.c.out.tls.as_deref().map(|session| TlsInfo { session })
     }
 
     /// The local address of the socket.

@@ -50,6 +50,9 @@ pub(crate) fn call<H: IoHandler>(
     f: impl FnOnce(&mut H, &mut Conn<'_, H::ConnState>),
 ) {
     let Some(c) = core.conns.get_mut(id) else { return };
+    if c.out.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+        return; // the handler meets a TLS connection at `on_connect`, once the handshake is done
+    }
     let env = &mut core.env;
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(h, &mut Conn::new(c, env))));
     if let Err(payload) = result {

@@ -60,6 +60,7 @@ pub(crate) struct LoopConfig {
     pub(crate) edge_triggered: bool,
     pub(crate) linger: Duration,
     pub(crate) workers: Workers,
+    pub(crate) tls_handshake_timeout: Duration,
 }
 
 impl Default for LoopConfig {
@@ -81,6 +82,7 @@ impl Default for LoopConfig {
             edge_triggered: false,
             linger: Duration::from_secs(2),
             workers: Workers::Own { threads: default_worker_threads(), queue: 1024 },
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -258,6 +260,15 @@ macro_rules! loop_setters {
             /// reads it. [`crate::IoHandler::on_closed`] follows when the linger ends.
             pub fn linger_timeout(mut self, d: std::time::Duration) -> Self {
                 self.lp.linger = d;
+                self
+            }
+
+            /// How long a TLS handshake may take (default 10 s); a connection still shaking
+            /// hands then is closed ([`crate::TlsError::HandshakeTimeout`]), so that peers that
+            /// start a handshake and stall cannot hold connections. Only TLS connections have
+            /// one (feature `tls`).
+            pub fn tls_handshake_timeout(mut self, d: std::time::Duration) -> Self {
+                self.lp.tls_handshake_timeout = d.max(std::time::Duration::from_millis(1));
                 self
             }
 

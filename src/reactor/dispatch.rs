@@ -16,12 +16,14 @@ use super::handler::{Core, IoHandler};
 use super::loop_core::held_back;
 use super::settle::settle;
 use super::teardown::teardown;
+use super::tls;
 use crate::base::per_ip::IpSlot;
 use crate::base::slab::ConnId;
 use crate::conn::close::CloseReason;
 use crate::conn::connection::{Connection, Readable};
 use crate::conn::target::Ticket;
 use crate::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
+use crate::tls::TlsSession;
 
 /// How a connection came to its loop.
 pub(crate) enum Origin {
@@ -29,6 +31,19 @@ pub(crate) enum Origin {
     Accepted(Option<IpSlot>),
     /// Connected by a client for a target (whose first message is sent before `on_connect`).
     Connected(Ticket),
+}
+
+/// A connection for the loop: how it came, and its TLS session if it speaks TLS (the
+/// handshake starts at once; `on_connect` waits for it).
+pub(crate) struct Incoming {
+    pub(crate) origin: Origin,
+    pub(crate) tls: Option<Box<TlsSession>>,
+}
+
+impl From<Origin> for Incoming {
+    fn from(origin: Origin) -> Self {
+        Incoming { origin, tls: None }
+    }
 }
 
 /// Registers a connected socket, calls `on_connect`, and settles it.
@@ -42,8 +57,9 @@ pub(crate) fn add_connection<H: IoHandler>(
     core: &mut Core<H>,
     fd: OwnedFd,
     peer: SocketAddr,
-    origin: Origin,
+    incoming: impl Into<Incoming>,
 ) -> Result<ConnId, (io::Error, Option<Ticket>)> {
+    let Incoming { origin, tls } = incoming.into();
     let (accepted, ticket, ip_slot) = match origin {
         Origin::Accepted(slot) => (true, None, slot),
         Origin::Connected(ticket) => (false, Some(ticket), None),
@@ -75,6 +91,7 @@ pub(crate) fn add_connection<H: IoHandler>(
         return Err((e, ticket));
     }
     c.interest = interest;
+    c.out.tls = tls;
     let idle = core.cfg.idle;
     if idle.is_enabled() {
         c.watch_idle(&mut core.env, idle);
@@ -84,7 +101,11 @@ pub(crate) fn add_connection<H: IoHandler>(
     if let Some(target) = first {
         c.out.send(&mut core.env, target.get_first_message());
     }
-    call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
+    if c.out.tls.is_some() {
+        tls::start(core, id); // `on_connect` once the handshake is done
+    } else {
+        call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
+    }
     settle(h, core, id);
     Ok(id)
 }
@@ -137,7 +158,12 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     if !may_read(c, held_back(core.hold_back, c.held)) {
         return;
     }
-    let input = c.input.get_or_insert_with(|| core.env.pool.get());
+    let tls = c.out.tls.as_ref().map(|t| t.is_handshaking());
+    // A TLS connection reads ciphertext into its session; the plaintext reaches the input.
+    let input = match c.out.tls.as_mut() {
+        Some(tls) => tls.cipher_in(&mut core.env.pool),
+        None => c.input.get_or_insert_with(|| core.env.pool.get()),
+    };
     let result = input.fill_from(c.out.fd.as_fd(), c.last_read as usize, core.read_cap);
     core.env.stats.on_read_call();
     if c.state.is_lingering() {
@@ -165,6 +191,9 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             // The peer's end: unless half-close is allowed, `settle` closes the connection once
             // it has nothing more to send (buffered output, or a `send_file` in progress).
             c.readable = Readable::Drained;
+            if tls == Some(true) {
+                return tls::ended_in_handshake(core, id);
+            }
             passively_closed(h, core, id);
         }
         Ok(filled) => {
@@ -175,6 +204,9 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             // (`recv` stops there): it is read on the next turn, as no new edge will say so.
             c.readable = if filled.full || c.state.is_ending() { Readable::Maybe } else { Readable::Drained };
             core.env.stats.add_in(filled.bytes);
+            if tls.is_some() {
+                return tls::received(h, core, id);
+            }
             if let Some(idle) = c.idle.as_mut() {
                 idle.last_read = core.env.now;
             }
@@ -184,7 +216,7 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
         Err(e) => {
             c.readable = Readable::Drained;
             c.state.close_now(CloseReason::Error(e));
-            passively_closed(h, core, id);
+            passively_closed(h, core, id); // not during a TLS handshake: the handler never saw it
         }
     }
 }

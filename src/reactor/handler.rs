@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use crate::conn::inbox::{ConnCommand, Inbox, Via};
 use crate::conn::job::{self, JobError, Outcome};
 use crate::conn::target::{ConnectFailure, Target};
 use crate::conn::view::Conn;
+use crate::tls::TlsError;
 use crate::work::cancel::CancelToken;
 
 /// The callbacks of one IO thread. Every method has a default that does nothing.
@@ -154,6 +156,17 @@ pub trait IoHandler: 'static {
     /// the client shuts down, which is dropped silently.
     fn on_connect_failed(&mut self, target: &Target, failure: &ConnectFailure) {
         let _ = (target, failure);
+    }
+
+    /// The TLS handshake of a connection from (or, on a client, to) `peer` failed: the peer
+    /// sent no TLS or broke the protocol, a certificate was not trusted, nothing was in
+    /// common, or the handshake ran out of time ([`crate::TlsError::HandshakeTimeout`]). The
+    /// connection is closed already; the handler never saw it (no `on_connect`, no
+    /// `on_closed`), and the failure is logged and counted in
+    /// [`crate::Stats::tls_handshake_failures`]. This is for metrics, alarms or a ban list.
+    /// A client's target also gets [`IoHandler::on_connect_failed`].
+    fn on_tls_error(&mut self, peer: SocketAddr, error: &TlsError) {
+        let _ = (peer, error);
     }
 
     /// `accept` failed (e.g. `EMFILE`: out of file descriptors). The server has already logged

@@ -24,5 +24,6 @@ pub(crate) mod shutdown;
 pub(crate) mod signal;
 pub(crate) mod teardown;
 pub(crate) mod timers;
+pub(crate) mod tls;
 pub(crate) mod token;
 pub(crate) mod waker;

@@ -22,6 +22,9 @@ use crate::sys::{self, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 /// so the sends of a callback leave in one write.
 pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
+    if c.out.tls.is_some() && c.state.is_done_sending() {
+        c.out.tls_close_notify(&mut core.env); // once, after everything sent before it
+    }
     if c.out.pending() > 0 && c.state.writes_output() {
         c.out.flush(&mut core.env);
     }
@@ -80,6 +83,9 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
         let idle = c.out.notice == Notice::Idle && c.out.room == Room::Free;
         if idle && !core.cfg.half_close && c.state.is_peer_closed() {
             c.state.request_close(CloseReason::PeerClosed);
+            if c.out.tls.is_some() {
+                return settle(h, core, id); // `close_notify` in answer goes first
+            }
         }
         match c.state.drained(core.cfg.linger > Duration::ZERO) {
             Drained::No => {}

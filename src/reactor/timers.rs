@@ -7,6 +7,7 @@ use super::callback::{call, run_guarded};
 use super::handler::{Core, IoHandler, LoopCtx, Remote};
 use super::settle::{settle, settle_touched};
 use super::teardown::teardown;
+use super::tls;
 use crate::base::slab::ConnId;
 use crate::conn::close::CloseReason;
 use crate::conn::env::ConnTimer;
@@ -34,6 +35,7 @@ pub(crate) fn run_timers<H: IoHandler>(h: &mut H, core: &mut Core<H>, remote: &A
                         settle(h, core, id);
                     }
                     (id, ConnTimer::Idle) => check_idle(h, core, id),
+                    (id, ConnTimer::Handshake) => tls::handshake_timeout(h, core, id),
                     (id, ConnTimer::Linger) => {
                         if let Some(reason) = core.conns.get_mut(id).and_then(|c| c.state.take_lingering()) {
                             teardown(h, core, id, reason);

@@ -34,13 +34,14 @@ use crate::base::per_ip::{IpSlot, PerIp};
 use crate::base::stats::LoopStats;
 use crate::base::timer;
 use crate::reactor::callback::guarded;
-use crate::reactor::dispatch::{add_connection, Origin};
+use crate::reactor::dispatch::{add_connection, Incoming, Origin};
 use crate::reactor::handler::{Core, IoHandler};
 use crate::reactor::loop_core::LoopCore;
 use crate::reactor::memory::check_budget;
 use crate::reactor::role::Role;
 use crate::reactor::token::role_token;
 use crate::sys::{self, EpollEvent, EPOLLEXCLUSIVE, EPOLLIN};
+use crate::tls::TlsServerSetup;
 
 /// The role key of the listening socket.
 const LISTENER: u64 = 0;
@@ -54,6 +55,8 @@ pub(crate) struct AcceptConfig {
     pub(crate) per_ip: Option<Arc<PerIp>>,
     pub(crate) mutex_delay: Duration,
     pub(crate) error_backoff: Duration,
+    /// Every accepted connection speaks TLS with this config, when set.
+    pub(crate) tls: Option<TlsServerSetup>,
 }
 
 /// How the balance counts a loop's load: its open connections.
@@ -360,8 +363,16 @@ impl<H: IoHandler> Role<H> for Acceptor {
         }
         let mut accepted = std::mem::take(&mut self.accepted);
         for (fd, peer, slot) in accepted.drain(..) {
+            let tls = match self.cfg.tls.as_ref().map(TlsServerSetup::session) {
+                None => None,
+                Some(Ok(session)) => Some(Box::new(session)),
+                Some(Err(e)) => {
+                    log::error!(target: "kingpin::tls", "cannot start TLS with {peer}: {e}");
+                    continue; // the socket closes
+                }
+            };
             // A refusal is logged where it happens; the peer sees the socket close.
-            let _ = add_connection(h, core, fd, peer, Origin::Accepted(slot));
+            let _ = add_connection(h, core, fd, peer, Incoming { origin: Origin::Accepted(slot), tls });
         }
         self.accepted = accepted;
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::strategy::AcceptStrategy;
 use crate::reactor::config::{loop_setters, LoopConfig};
+use crate::tls::TlsServerSetup;
 
 /// Settings of an [`crate::EpollTPServer`], built by chained setters.
 ///
@@ -32,6 +33,7 @@ pub struct ServerConfig {
     pub(crate) memory_budget: Option<usize>,
     pub(crate) budget_stall: Duration,
     pub(crate) lp: LoopConfig,
+    pub(crate) tls: Option<TlsServerSetup>,
 }
 
 /// The default memory budget: with the default per-connection limits (1 MiB of input, 64 KiB
@@ -69,7 +71,25 @@ impl ServerConfig {
             memory_budget: Some(DEFAULT_MEMORY_BUDGET),
             budget_stall: Duration::from_secs(10),
             lp: LoopConfig::default(),
+            tls: None,
         }
+    }
+
+    /// Serves TLS with `config` (feature `tls`): every accepted connection does a TLS
+    /// handshake first — `on_connect` fires once it is done, `conn.input()` holds plaintext
+    /// and `conn.send` encrypts. A handshake has [`Self::tls_handshake_timeout`] (10 s) to
+    /// complete; a failed one closes only its connection, with a logged reason, counted in
+    /// [`crate::Stats::tls_handshake_failures`] and told to [`crate::IoHandler::on_tls_error`].
+    /// Set `config.alpn_protocols` to offer ALPN (e.g. `b"http/1.1"`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(TlsServerSetup(config));
+        self
+    }
+
+    /// Whether the server speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The address to listen on.

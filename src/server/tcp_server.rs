@@ -108,6 +108,7 @@ impl<H: IoHandler> EpollTPServer<H> {
             per_ip: cfg.max_connections_per_ip.map(|n| PerIp::new(n.min(u32::MAX as usize) as u32)),
             mutex_delay: cfg.accept_mutex_delay,
             error_backoff: cfg.accept_error_backoff,
+            tls: cfg.tls.clone(),
         };
         let factory = self.factory;
         let group = LoopGroup::spawn(parts, &cfg.thread_name, cfg.shutdown_timeout, move |index| {

@@ -1,0 +1,79 @@
+//! The TLS side of driving a connection: the handshake's start and timeout, what a read of
+//! ciphertext yields (the handshake done, plaintext, the peer's `close_notify`), and a failed
+//! session. The handler sees none of a handshake: `on_connect` fires once it is done, and a
+//! failed one reaches it only through [`IoHandler::on_tls_error`].
+
+use super::callback::{call, passively_closed};
+use super::handler::{Core, IoHandler};
+use super::teardown::teardown;
+use crate::base::slab::ConnId;
+use crate::base::timer;
+use crate::conn::close::CloseReason;
+use crate::conn::env::ConnTimer;
+use crate::tls::TlsError;
+
+/// A TLS connection has just joined its loop: its first flight (a client's hello) goes into
+/// the output, and the handshake's timeout starts.
+pub(crate) fn start<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    c.out.take_tls_output(&mut core.env);
+    let at = timer::after(core.env.now, core.cfg.tls_handshake_timeout);
+    let t = core.env.timers.insert(at, None, (id, ConnTimer::Handshake));
+    c.user_timers.push(t);
+}
+
+/// Ciphertext was read into connection `id`'s session: decrypts it, queues what the session
+/// answers, and calls `on_connect` (the handshake is done), `on_message` (plaintext came) and
+/// `on_passively_closed` (the peer's `close_notify`), in that order.
+pub(crate) fn received<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    let Some(tls) = c.out.tls.as_mut() else { return };
+    let result = tls.receive(&mut c.input, &mut core.env.pool);
+    c.out.take_tls_output(&mut core.env);
+    let got = match result {
+        Ok(got) => got,
+        Err(e) => return failed(core, id, e),
+    };
+    if got.established {
+        core.env.stats.on_tls_handshake();
+        call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
+    }
+    let Some(c) = core.conns.get_mut(id) else { return };
+    if got.plaintext > 0 && c.state.is_reading() {
+        if let Some(idle) = c.idle.as_mut() {
+            idle.last_read = core.env.now;
+        }
+        call(h, core, id, "on_message", |h, conn| h.on_message(conn));
+    }
+    if got.peer_closed {
+        passively_closed(h, core, id);
+    }
+}
+
+/// The peer ended its stream (or reset) during the handshake.
+pub(crate) fn ended_in_handshake<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
+    failed(core, id, TlsError::HandshakeEof);
+}
+
+/// The handshake of connection `id` has run out of time: it closes now.
+pub(crate) fn handshake_timeout<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    // A connection already closing (after a failed handshake) keeps its own reason.
+    if c.state.is_open() && c.out.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+        let error = TlsError::HandshakeTimeout(core.cfg.tls_handshake_timeout);
+        log::info!(target: "kingpin::tls", "conn {id} ({}): closing: {error}", c.peer);
+        teardown(h, core, id, CloseReason::Tls(error));
+    }
+}
+
+/// The session of connection `id` failed: the alert rustls queued is written, then the
+/// connection closes (it reads no more).
+fn failed<H: IoHandler>(core: &mut Core<H>, id: ConnId, error: TlsError) {
+    let Some(c) = core.conns.get_mut(id) else { return };
+    let during = if c.out.tls.as_ref().is_some_and(|t| t.is_handshaking()) { "handshake failed" } else { "failed" };
+    match error {
+        TlsError::HandshakeEof => log::debug!(target: "kingpin::tls", "conn {id} ({}): {error}", c.peer),
+        _ => log::info!(target: "kingpin::tls", "conn {id} ({}): TLS {during}: {error}", c.peer),
+    }
+    c.state.request_close(CloseReason::Tls(error));
+}
