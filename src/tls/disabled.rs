@@ -2,7 +2,7 @@
 //! the same and every TLS branch is dead code.
 
 use super::error::TlsError;
-use super::Received;
+use super::received::Received;
 use crate::io::buffer::Buffer;
 use crate::io::buffer_pool::BufferPool;
 

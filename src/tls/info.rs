@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use super::TlsSession;
+#[cfg(not(feature = "tls"))]
+use super::disabled::TlsSession;
+#[cfg(feature = "tls")]
+use super::session::TlsSession;
 
 /// What the handshake of a TLS connection settled: read with [`crate::Conn::tls`].
 pub struct TlsInfo<'a> {

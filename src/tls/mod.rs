@@ -15,6 +15,7 @@
 
 pub(crate) mod error;
 pub(crate) mod info;
+pub(crate) mod received;
 
 #[cfg(feature = "tls")]
 pub(crate) mod session;
@@ -32,14 +33,3 @@ pub(crate) use info::TlsInfo;
 pub(crate) use session::TlsSession;
 #[cfg(feature = "tls")]
 pub(crate) use setup::{TlsClientSetup, TlsServerSetup};
-
-/// What one call of [`TlsSession::receive`] brought.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Received {
-    /// Plaintext bytes appended to the connection's input.
-    pub(crate) plaintext: usize,
-    /// The handshake completed in this call.
-    pub(crate) established: bool,
-    /// The peer sent `close_notify`: its stream has ended.
-    pub(crate) peer_closed: bool,
-}

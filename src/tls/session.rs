@@ -5,7 +5,7 @@ use std::io::{self, IoSlice, Read, Write};
 use rustls::pki_types::CertificateDer;
 
 use super::error::TlsError;
-use super::Received;
+use super::received::Received;
 use crate::io::buffer::Buffer;
 use crate::io::buffer_pool::BufferPool;
 

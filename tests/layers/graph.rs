@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("logger", 2),
     ("work", 2),
     ("codec", 3),
+    ("tls", 3),
     ("context.rs", 3),
     ("conn", 4),
     ("reactor", 5),
