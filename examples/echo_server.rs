@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- --addr 127.0.0.1:9000 --threads 4
+//! cargo run --release --example echo_server -- --tls-cert cert.pem --tls-key key.pem   # over TLS
 //! ```
 //!
 //! A startup error (the address is in use, a bad `KINGPIN_LOG`) prints one line and exits 1.
@@ -9,6 +10,9 @@
 #[path = "common/cli.rs"]
 #[allow(clippy::duplicate_mod)] // the echo bench includes both servers
 mod cli;
+#[path = "common/tls.rs"]
+#[allow(clippy::duplicate_mod)] // the benches include both servers
+mod tls;
 
 use std::net::SocketAddr;
 
@@ -38,6 +42,12 @@ struct Args {
     /// take every descriptor (IPv6 peers count by /64).
     #[arg(long, default_value_t = 256)]
     max_conns_per_ip: usize,
+    /// Serve TLS with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// Connections accepted by each IO thread, printed when the server stops.
@@ -71,6 +81,9 @@ fn run() -> Result<(), String> {
     let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     let per_ip = (args.max_conns_per_ip > 0).then_some(args.max_conns_per_ip);
     let mut config = ServerConfig::new(args.addr).max_connections_per_ip(per_ip);
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config = config.tls(tls::server_config_from_files(cert, key, &[])?);
+    }
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
@@ -88,8 +101,9 @@ fn run() -> Result<(), String> {
         .map_err(|e| cli::cannot_listen(args.addr, &e))?;
     signals.arm(server.shutdown_handle());
     println!(
-        "echo_server listening on {} with {} IO threads (Ctrl+C to stop)",
+        "echo_server listening on {}{} with {} IO threads (Ctrl+C to stop)",
         server.local_addr(),
+        if args.tls_cert.is_some() { " (TLS)" } else { "" },
         server.loops().len()
     );
     server.join().map_err(cli::context("stopped with an error"))?;

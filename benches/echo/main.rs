@@ -42,6 +42,8 @@ mod http;
 mod load;
 mod measure;
 mod plan;
+#[path = "../common/process.rs"]
+mod process;
 mod report;
 mod server;
 mod svg;
