@@ -498,3 +498,75 @@ fn a_plain_text_client_gets_an_alert_not_a_hang() {
     server.shutdown();
     server.join().unwrap();
 }
+
+/// A client whose target refuses the handshake with a fatal alert (and then neither reads nor
+/// closes) fails that connect, and lets the connection go: the first message that waited for
+/// the handshake is not held as pending output forever.
+#[test]
+fn a_client_with_a_first_message_lets_a_failed_handshake_go() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let squatter = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]).unwrap(); // fatal handshake_failure
+        std::thread::sleep(Duration::from_secs(8)); // holds the socket, never reads
+    });
+    let (_, pem) = certificate();
+    let seen = Arc::new(ClientSeen::default());
+    let s = seen.clone();
+    let config = ClientConfig::default()
+        .threads(1)
+        .tls(client_config(&pem, None))
+        .tls_handshake_timeout(Duration::from_secs(60))
+        .linger_timeout(Duration::from_millis(200));
+    let client = EpollTPClient::from_fn(config, move || Asker(s.clone())).start().unwrap();
+    client.add(Target::new("127.0.0.1", port).tls("localhost").first_message(vec![b'x'; 100_000])).unwrap();
+    // Long before the squatter lets go (8 s) or the handshake timeout (60 s).
+    wait_until(Duration::from_secs(5), "the failed connect", || seen.failures.lock().len() == 1);
+    assert!(seen.failures.lock()[0].contains("TLS:"), "{:?}", seen.failures.lock());
+    wait_until(Duration::from_secs(1), "the connection to close", || client.stats().connections == 0);
+    assert_eq!(client.stats().tls_handshake_failures, 1);
+    client.shutdown();
+    client.join().unwrap();
+    squatter.join().unwrap();
+}
+
+/// Counts what comes back, and closes once `expect` bytes have.
+struct Counter(Arc<Mutex<Vec<u8>>>, usize);
+
+impl IoHandler for Counter {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        let mut got = self.0.lock();
+        got.extend_from_slice(conn.input().as_slice());
+        conn.input().clear();
+        if got.len() >= self.1 {
+            conn.close();
+        }
+    }
+}
+
+/// A first message far above the high water mark waits for the handshake without pausing it
+/// (the handshake is read whatever the backpressure), then arrives whole.
+#[test]
+fn a_first_message_above_the_high_water_mark_goes_out_after_the_handshake() {
+    let (server, _seen, pem) = tls_server(Duration::from_secs(10));
+    let first = pattern(300_000, 9);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let (g, n) = (got.clone(), first.len());
+    let client = EpollTPClient::from_fn(ClientConfig::default().threads(1).tls(client_config(&pem, None)), move || {
+        Counter(g.clone(), n)
+    })
+    .start()
+    .unwrap();
+    client
+        .add(Target::new("127.0.0.1", server.local_addr().port()).tls("localhost").first_message(first.clone()))
+        .unwrap();
+    wait_until(IO_TIMEOUT, "the echo of the first message", || got.lock().len() >= first.len());
+    assert!(*got.lock() == first);
+    client.shutdown();
+    client.join().unwrap();
+    server.shutdown();
+    server.join().unwrap();
+}

@@ -147,6 +147,11 @@ impl<S> Connection<S> {
         }
     }
 
+    /// Whether its TLS handshake is under way (the handler has not met it yet).
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.out.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
     /// Buffer capacity held by the connection now.
     pub(crate) fn buffers_held(&self) -> usize {
         self.input.as_ref().map_or(0, Buffer::capacity) + self.out.held()

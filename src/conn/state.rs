@@ -73,11 +73,6 @@ impl ConnState {
         matches!(self, ConnState::Open { read: ReadHalf::Open | ReadHalf::Ending, .. } | ConnState::Lingering { .. })
     }
 
-    /// Whether the connection is open (no close under way; each half may have closed).
-    pub(crate) fn is_open(&self) -> bool {
-        matches!(self, ConnState::Open { .. })
-    }
-
     /// Whether the connection is open and its peer has ended its stream.
     pub(crate) fn is_peer_closed(&self) -> bool {
         matches!(self, ConnState::Open { read: ReadHalf::PeerClosed, .. })
@@ -207,6 +202,20 @@ impl ConnState {
         match std::mem::replace(self, ConnState::Closed) {
             ConnState::Closing { reason, .. } => Some(reason),
             _ => unreachable!("checked above"),
+        }
+    }
+
+    /// The reason of a close under way (draining, closing or lingering), which is then
+    /// `Closed`; `None` (and no change) while open.
+    pub(crate) fn take_reason(&mut self) -> Option<CloseReason> {
+        match std::mem::replace(self, ConnState::Closed) {
+            ConnState::Draining { reason, .. }
+            | ConnState::Closing { reason, .. }
+            | ConnState::Lingering { reason } => Some(reason),
+            other => {
+                *self = other;
+                None
+            }
         }
     }
 

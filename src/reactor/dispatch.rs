@@ -148,7 +148,9 @@ fn may_read<S>(c: &Connection<S>, hold_back: bool) -> bool {
     if c.state.is_lingering() {
         return true; // what comes is dropped, whatever the flow control
     }
-    let flowing = !c.water.pauses() && !hold_back;
+    // A TLS handshake is read whatever the flow control: what waits to be sent (a client's
+    // first message) cannot leave before it is done.
+    let flowing = (!c.water.pauses() && !hold_back) || c.is_handshaking();
     c.state.is_reading() && !c.user_paused && (flowing || c.state.is_ending())
 }
 

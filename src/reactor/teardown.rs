@@ -20,7 +20,7 @@ use crate::tls::TlsError;
 pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, reason: CloseReason) {
     let Some(c) = core.conns.get_mut(id) else { return };
     c.state.set_closed();
-    if c.out.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+    if c.is_handshaking() {
         // The handler never saw this connection: no `on_closed`.
         handshake_failed(h, core, id, &reason);
     } else {

@@ -55,25 +55,36 @@ pub(crate) fn ended_in_handshake<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
     failed(core, id, TlsError::HandshakeEof);
 }
 
-/// The handshake of connection `id` has run out of time: it closes now.
+/// The handshake of connection `id` has run out of time: it closes now — also when it is
+/// already closing after a failed handshake (its alert unread, its linger not over), for the
+/// reason it had.
 pub(crate) fn handshake_timeout<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
-    // A connection already closing (after a failed handshake) keeps its own reason.
-    if c.state.is_open() && c.out.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
-        let error = TlsError::HandshakeTimeout(core.cfg.tls_handshake_timeout);
-        log::info!(target: "kingpin::tls", "conn {id} ({}): closing: {error}", c.peer);
-        teardown(h, core, id, CloseReason::Tls(error));
+    if !c.is_handshaking() {
+        return;
     }
+    let reason = match c.state.take_reason() {
+        Some(reason) => reason,
+        None => {
+            let error = TlsError::HandshakeTimeout(core.cfg.tls_handshake_timeout);
+            log::info!(target: "kingpin::tls", "conn {id} ({}): closing: {error}", c.peer);
+            CloseReason::Tls(error)
+        }
+    };
+    teardown(h, core, id, reason);
 }
 
 /// The session of connection `id` failed: the alert rustls queued is written, then the
 /// connection closes (it reads no more).
 fn failed<H: IoHandler>(core: &mut Core<H>, id: ConnId, error: TlsError) {
     let Some(c) = core.conns.get_mut(id) else { return };
-    let during = if c.out.tls.as_ref().is_some_and(|t| t.is_handshaking()) { "handshake failed" } else { "failed" };
+    let during = if c.is_handshaking() { "handshake failed" } else { "failed" };
     match error {
         TlsError::HandshakeEof => log::debug!(target: "kingpin::tls", "conn {id} ({}): {error}", c.peer),
         _ => log::info!(target: "kingpin::tls", "conn {id} ({}): TLS {during}: {error}", c.peer),
+    }
+    if let Some(tls) = c.out.tls.as_mut() {
+        tls.abandon(); // what waited for the handshake will never be sent
     }
     c.state.request_close(CloseReason::Tls(error));
 }

@@ -134,6 +134,12 @@ impl TlsSession {
         let _ = self.conn.writer().write_all(data);
     }
 
+    /// The session failed: plaintext that waited for the handshake will never be sent, and is
+    /// no longer counted as pending (so that the close does not wait for it).
+    pub(crate) fn abandon(&mut self) {
+        self.early = 0;
+    }
+
     /// Plaintext bytes waiting for the handshake to complete.
     pub(crate) fn waiting(&self) -> usize {
         self.early
