@@ -21,7 +21,7 @@ bench:
 
 ## API docs, warnings as errors.
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features tls
 
 ## The structure: no import cycle between files, every arrow pointing down the layers.
 layers:
@@ -31,6 +31,7 @@ layers:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --no-default-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt
