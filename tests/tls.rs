@@ -570,3 +570,51 @@ fn a_first_message_above_the_high_water_mark_goes_out_after_the_handshake() {
     server.shutdown();
     server.join().unwrap();
 }
+
+/// Small sends gathered, a large one sealed at once, more small ones, an echo from the input
+/// and a send after it: over TLS every byte arrives in the order sent.
+struct Mixer;
+
+impl IoHandler for Mixer {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        if conn.input_len() < 4 {
+            return;
+        }
+        for i in 0..100u32 {
+            conn.send(format!("a{i};").as_bytes());
+        }
+        conn.send(&pattern(20_000, 3));
+        for i in 0..100u32 {
+            conn.send(format!("b{i};").as_bytes());
+        }
+        conn.send_input();
+        conn.send(b"end");
+    }
+}
+
+#[test]
+fn gathered_small_sends_large_sends_and_echoes_keep_their_order() {
+    let (config, pem) = certificate();
+    let server = EpollTPServer::from_fn(ServerConfig::default().threads(1).tls(config), || Mixer).start().unwrap();
+    let mut expect = Vec::new();
+    for i in 0..100u32 {
+        expect.extend_from_slice(format!("a{i};").as_bytes());
+    }
+    expect.extend_from_slice(&pattern(20_000, 3));
+    for i in 0..100u32 {
+        expect.extend_from_slice(format!("b{i};").as_bytes());
+    }
+    expect.extend_from_slice(b"ping");
+    expect.extend_from_slice(b"end");
+    let mut c = tls_connect(server.local_addr(), client_config(&pem, None), "localhost");
+    for _ in 0..3 {
+        c.write_all(b"ping").unwrap();
+        let mut got = vec![0; expect.len()];
+        c.read_exact(&mut got).unwrap();
+        assert!(got == expect, "the bytes arrived out of order");
+    }
+    server.shutdown();
+    server.join().unwrap();
+}

@@ -68,8 +68,20 @@ fn plan() -> Plan {
         smoke,
         quick,
         reps: reps.max(1),
-        window: Duration::from_millis(if smoke { 300 } else if quick { 1000 } else { 5000 }),
-        idle_conns: if smoke { 50 } else if quick { 300 } else { 10_000 },
+        window: Duration::from_millis(if smoke {
+            300
+        } else if quick {
+            1000
+        } else {
+            5000
+        }),
+        idle_conns: if smoke {
+            50
+        } else if quick {
+            300
+        } else {
+            10_000
+        },
         bulk_conns: 4,
     }
 }
@@ -86,7 +98,8 @@ fn make_cert() -> io::Result<Cert> {
     let dir = std::env::temp_dir().join(format!("kingpin-tls-bench-{}", std::process::id()));
     fs::create_dir_all(&dir)?;
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     fs::write(&cert_path, cert.pem())?;
     fs::write(&key_path, signing_key.serialize_pem())?;
@@ -104,8 +117,8 @@ fn serve(kind: &str) -> io::Result<()> {
             let addr: SocketAddr =
                 arg("--addr").unwrap_or_else(|| "127.0.0.1:0".into()).parse().map_err(io::Error::other)?;
             let (cert, key) = (arg("--tls-cert").unwrap_or_default(), arg("--tls-key").unwrap_or_default());
-            let config = tls_config::server_config_from_files(cert.as_ref(), key.as_ref(), &[])
-                .map_err(io::Error::other)?;
+            let config =
+                tls_config::server_config_from_files(cert.as_ref(), key.as_ref(), &[]).map_err(io::Error::other)?;
             tokio_rustls_echo::run(addr, config)
         }
         other => Err(io::Error::other(format!("unknown server {other}"))),
@@ -141,7 +154,8 @@ fn run() -> io::Result<()> {
     let log = cert.dir.join("servers.log");
     let mut figures = Figures::default();
     let web = [ServerKind::KingpinHttp, ServerKind::Nginx];
-    let missing = if plan.smoke { Some("a smoke test (run with --bench for them)".into()) } else { wrk::missing_tools() };
+    let missing =
+        if plan.smoke { Some("a smoke test (run with --bench for them)".into()) } else { wrk::missing_tools() };
     if let Some(why) = &missing {
         eprintln!("HTTPS shapes skipped: {why}");
     }

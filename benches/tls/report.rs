@@ -61,7 +61,8 @@ pub fn render(plan: &Plan, fig: &Figures) -> String {
     for (k, s) in &fig.suites {
         let _ = writeln!(t, "- {}: {s}", k.name());
     }
-    let (kp, ng, ke, tr) = (ServerKind::KingpinHttp, ServerKind::Nginx, ServerKind::KingpinEcho, ServerKind::TokioRustls);
+    let (kp, ng, ke, tr) =
+        (ServerKind::KingpinHttp, ServerKind::Nginx, ServerKind::KingpinEcho, ServerKind::TokioRustls);
     if !fig.keep_alive.is_empty() {
         let _ = writeln!(t, "\n## HTTPS (wrk -t1 -c100, hello)\n");
         let _ = writeln!(t, "| shape | server | requests/s | server CPU µs/request | p99 µs |");

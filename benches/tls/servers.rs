@@ -44,10 +44,15 @@ impl ServerKind {
 pub fn start(kind: ServerKind, pin: bool, cert: &Cert, log: &Path) -> io::Result<Server> {
     let (c, k) = (cert.cert.display().to_string(), cert.key.display().to_string());
     let mut cmd = Command::new(std::env::current_exe()?);
-    let common = ["--addr", "127.0.0.1:0", "--threads", "1", "--max-conns-per-ip", "0", "--tls-cert", &c, "--tls-key", &k];
+    let common =
+        ["--addr", "127.0.0.1:0", "--threads", "1", "--max-conns-per-ip", "0", "--tls-cert", &c, "--tls-key", &k];
     match kind {
-        ServerKind::KingpinHttp => Server::spawn(cmd.env(SERVE_ENV, "kingpin-http").args(common), kind.name(), pin, log),
-        ServerKind::KingpinEcho => Server::spawn(cmd.env(SERVE_ENV, "kingpin-echo").args(common), kind.name(), pin, log),
+        ServerKind::KingpinHttp => {
+            Server::spawn(cmd.env(SERVE_ENV, "kingpin-http").args(common), kind.name(), pin, log)
+        }
+        ServerKind::KingpinEcho => {
+            Server::spawn(cmd.env(SERVE_ENV, "kingpin-echo").args(common), kind.name(), pin, log)
+        }
         ServerKind::TokioRustls => Server::spawn(
             cmd.env(SERVE_ENV, "tokio-rustls").args(["--addr", "127.0.0.1:0", "--tls-cert", &c, "--tls-key", &k]),
             kind.name(),
@@ -108,7 +113,10 @@ pub fn client_config(pem: &str) -> io::Result<Arc<rustls::ClientConfig>> {
 }
 
 /// Connects a rustls client and completes the handshake (bounded by socket timeouts).
-pub fn connect(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+pub fn connect(
+    addr: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
     tcp.set_write_timeout(Some(Duration::from_secs(30)))?;

@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
@@ -82,7 +82,9 @@ impl Outbound {
     /// Queues the TLS `close_notify` (once the handshake is done, once). Nothing is encrypted
     /// after it.
     pub(crate) fn tls_close_notify(&mut self, env: &mut Env) {
-        if self.tls.as_mut().is_some_and(|t| t.close_notify()) {
+        let Some(tls) = self.tls.as_mut() else { return };
+        tls.seal(&mut env.pool); // what was sent before goes first
+        if tls.close_notify() {
             self.take_tls_output(env);
         }
     }
@@ -93,9 +95,10 @@ impl Outbound {
         self.room == Room::Full
     }
 
-    /// Gives the buffers back (teardown): the output, and a TLS session's ciphertext input.
-    pub(crate) fn take_buffers(&mut self) -> [Option<Buffer>; 2] {
-        [self.buf.take(), self.tls.as_mut().and_then(|t| t.take_buffer())]
+    /// Gives the buffers back (teardown): the output, and a TLS session's own.
+    pub(crate) fn take_buffers(&mut self) -> [Option<Buffer>; 3] {
+        let [a, b] = self.tls.as_mut().map_or([None, None], |t| t.take_buffers());
+        [self.buf.take(), a, b]
     }
 
     fn owe(&mut self) {
@@ -119,9 +122,13 @@ impl Outbound {
         }
         self.owe();
         if let Some(tls) = self.tls.as_mut() {
-            // Encrypted now, written with the rest of the dispatch's output.
+            if data.len() < DIRECT {
+                // Sealed with the rest of the dispatch's sends when it ends.
+                return tls.stage(data, &mut env.pool);
+            }
+            // A large send is sealed and written now, after what was staged.
             tls.encrypt(data);
-            return self.take_tls_output(env);
+            return self.flush(env);
         }
         let mut written = 0;
         if data.len() >= DIRECT && self.room == Room::Free {
@@ -168,7 +175,11 @@ impl Outbound {
             return;
         }
         if self.tls.is_some() {
-            self.send(env, inp.as_slice());
+            self.owe();
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            // Sealed straight from the input (no staging copy), after what was staged.
+            tls.encrypt(inp.as_slice());
             inp.clear();
             return;
         }
@@ -190,6 +201,9 @@ impl Outbound {
     /// Writes queued output with one `send` if the socket has room. Called by the loop when a
     /// dispatch ends and on `EPOLLOUT`.
     pub(crate) fn flush(&mut self, env: &mut Env) {
+        if self.tls.is_some() {
+            self.flush_tls(env);
+        }
         if self.room == Room::Full || self.error.is_some() {
             return;
         }
@@ -281,6 +295,39 @@ impl Outbound {
 }
 
 impl Outbound {
+    /// The TLS part of a flush: seals what the dispatch sent, then writes the records straight
+    /// from rustls to the socket when nothing is queued ahead of them (one vectored write, no
+    /// copy); what the socket does not take, or what must wait behind queued bytes, moves to the
+    /// output buffer.
+    fn flush_tls(&mut self, env: &mut Env) {
+        let Some(tls) = self.tls.as_mut() else { return };
+        tls.seal(&mut env.pool);
+        if !tls.wants_write() {
+            return;
+        }
+        let queued = self.buf.as_ref().is_some_and(|b| !b.is_empty());
+        if !queued && self.room == Room::Free && self.error.is_none() {
+            env.stats.on_write_call();
+            match tls.write_to(&mut Socket(self.fd.as_fd())) {
+                Ok(n) => {
+                    if n > 0 {
+                        env.stats.add_out(n);
+                        self.last_write = env.now;
+                    }
+                    if tls.wants_write() {
+                        self.room = Room::Full; // the socket took part of it
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.room = Room::Full,
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        self.take_tls_output(env);
+    }
+
     /// `send_file` on a TLS connection: the file is read (at most [`TLS_FILE_WINDOW`] per
     /// call, and only while less than that is pending), encrypted and queued; the output is
     /// flushed at once. Returns how many bytes of the file were taken.
@@ -309,6 +356,23 @@ impl Outbound {
         };
         env.pool.put(chunk);
         result
+    }
+}
+
+/// A socket as rustls writes to it: `writev` of its records.
+struct Socket<'a>(BorrowedFd<'a>);
+
+impl io::Write for Socket<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        sys::send(self.0, data)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sys::writev(self.0, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -49,8 +49,8 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, 
     if let Err(e) = sys::epoll_del(core.epoll.as_fd(), c.out.fd.as_fd()) {
         log::debug!(target: "kingpin::conn", "conn {id}: epoll del: {e}");
     }
-    let [out, tls_in] = c.out.take_buffers();
-    for b in [c.input.take(), out, tls_in].into_iter().flatten() {
+    let [out, tls_in, tls_staged] = c.out.take_buffers();
+    for b in [c.input.take(), out, tls_in, tls_staged].into_iter().flatten() {
         core.env.pool.put(b);
     }
     let Connection { out, ticket, user, .. } = c;

@@ -45,7 +45,16 @@ impl TlsSession {
     pub(crate) fn held(&self) -> usize {
         match *self {}
     }
-    pub(crate) fn take_buffer(&mut self) -> Option<Buffer> {
+    pub(crate) fn take_buffers(&mut self) -> [Option<Buffer>; 2] {
+        match *self {}
+    }
+    pub(crate) fn stage(&mut self, _data: &[u8], _pool: &mut BufferPool) {
+        match *self {}
+    }
+    pub(crate) fn seal(&mut self, _pool: &mut BufferPool) {
+        match *self {}
+    }
+    pub(crate) fn write_to(&mut self, _socket: &mut dyn std::io::Write) -> std::io::Result<usize> {
         match *self {}
     }
     pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {

@@ -24,10 +24,13 @@ enum Phase {
 /// and the plaintext sent before the handshake completed.
 ///
 /// Ciphertext comes in through [`TlsSession::cipher_in`] (filled from the socket by the loop)
-/// and [`TlsSession::receive`], which decrypts into the connection's input; plaintext goes out
-/// through [`TlsSession::encrypt`], and the records wait in rustls until
-/// [`TlsSession::write_into`] moves them to the connection's output buffer. rustls's own
-/// buffer limits are off: the connection's water marks and limits count what is held.
+/// and [`TlsSession::receive`], which decrypts into the connection's input. Plaintext goes out
+/// gathered: small sends are staged ([`TlsSession::stage`]) and sealed into records once per
+/// dispatch ([`TlsSession::seal`]), so a callback's sends make few records; the records wait
+/// in rustls until the connection's flush writes them to the socket
+/// ([`TlsSession::write_to`]) or moves them to its output buffer
+/// ([`TlsSession::write_into`]). rustls's own buffer limits are off: the connection's water
+/// marks and limits count what is held ([`TlsSession::waiting`]).
 pub(crate) struct TlsSession {
     conn: rustls::Connection,
     /// Ciphertext read from the socket and not yet taken by rustls; `None` while empty, so an
@@ -36,6 +39,10 @@ pub(crate) struct TlsSession {
     /// Plaintext sent during the handshake (a client's first message): rustls sends it once
     /// the handshake is done.
     early: usize,
+    /// Plaintext sent and not sealed yet (gathered during a dispatch); `None` while empty.
+    staged: Option<Buffer>,
+    /// Plaintext sealed into records that rustls still holds (until the next write).
+    sealed: usize,
     phase: Phase,
 }
 
@@ -43,7 +50,7 @@ impl TlsSession {
     pub(crate) fn new(mut conn: rustls::Connection) -> Self {
         // The connection's own water marks and limits bound what it holds.
         conn.set_buffer_limit(None);
-        TlsSession { conn, cin: None, early: 0, phase: Phase::Handshaking }
+        TlsSession { conn, cin: None, early: 0, staged: None, sealed: 0, phase: Phase::Handshaking }
     }
 
     /// Whether the handshake is still under way.
@@ -121,28 +128,56 @@ impl TlsSession {
         Ok(())
     }
 
-    /// Encrypts `data` (during the handshake it waits inside rustls, and is encrypted and
-    /// queued once the handshake is done). Nothing is taken after `close_notify`.
+    /// Gathers `data` to be sealed with the rest of the dispatch's sends.
+    pub(crate) fn stage(&mut self, data: &[u8], pool: &mut BufferPool) {
+        if self.phase != Phase::Closed {
+            self.staged.get_or_insert_with(|| pool.get()).extend_from_slice(data);
+        }
+    }
+
+    /// Seals what was staged into records (one write to rustls, which cuts 16 KiB records).
+    pub(crate) fn seal(&mut self, pool: &mut BufferPool) {
+        let Some(staged) = self.staged.take() else { return };
+        self.encrypt(staged.as_slice());
+        pool.put(staged);
+    }
+
+    /// Encrypts `data` after what was staged (during the handshake it waits inside rustls, and
+    /// is encrypted and queued once the handshake is done). Nothing is taken after
+    /// `close_notify`.
     pub(crate) fn encrypt(&mut self, data: &[u8]) {
-        if self.phase == Phase::Closed {
+        if self.phase == Phase::Closed || data.is_empty() {
             return;
         }
-        if self.phase == Phase::Handshaking {
-            self.early += data.len();
+        if let Some(staged) = self.staged.take() {
+            // Bytes never overtake one another.
+            let _ = self.conn.writer().write_all(staged.as_slice());
+            self.count(staged.len());
+            drop(staged); // rare (a large send after small ones): not worth a pool
         }
-        // With rustls's buffer limit off, a write takes everything.
-        let _ = self.conn.writer().write_all(data);
+        let _ = self.conn.writer().write_all(data); // with rustls's limit off, it takes everything
+        self.count(data.len());
+    }
+
+    fn count(&mut self, n: usize) {
+        if self.phase == Phase::Handshaking {
+            self.early += n;
+        } else {
+            self.sealed += n;
+        }
     }
 
     /// The session failed: plaintext that waited for the handshake will never be sent, and is
     /// no longer counted as pending (so that the close does not wait for it).
     pub(crate) fn abandon(&mut self) {
         self.early = 0;
+        self.staged = None;
     }
 
-    /// Plaintext bytes waiting for the handshake to complete.
+    /// Bytes sent and not yet in the connection's output: staged, sealed into records rustls
+    /// still holds (counted as their plaintext), or waiting for the handshake.
     pub(crate) fn waiting(&self) -> usize {
-        self.early
+        self.early + self.sealed + self.staged.as_ref().map_or(0, Buffer::len)
     }
 
     /// Whether rustls holds records to send.
@@ -158,6 +193,20 @@ impl TlsSession {
                 Ok(_) => {}
             }
         }
+        self.sealed = 0;
+    }
+
+    /// Writes the records rustls has ready to `socket` (one vectored write of them). Returns the
+    /// bytes written; what the socket did not take stays in rustls ([`Self::wants_write`]).
+    ///
+    /// # Errors
+    /// The socket's, `WouldBlock` included.
+    pub(crate) fn write_to(&mut self, socket: &mut dyn Write) -> io::Result<usize> {
+        let n = self.conn.write_tls(socket)?;
+        if !self.conn.wants_write() {
+            self.sealed = 0;
+        }
+        Ok(n)
     }
 
     /// Queues `close_notify` once the handshake is done (before it, closing just closes).
@@ -173,12 +222,12 @@ impl TlsSession {
 
     /// Buffer capacity held outside rustls (for the memory accounting).
     pub(crate) fn held(&self) -> usize {
-        self.cin.as_ref().map_or(0, Buffer::capacity)
+        self.cin.as_ref().map_or(0, Buffer::capacity) + self.staged.as_ref().map_or(0, Buffer::capacity)
     }
 
-    /// Gives the session's buffer back (teardown).
-    pub(crate) fn take_buffer(&mut self) -> Option<Buffer> {
-        self.cin.take()
+    /// Gives the session's buffers back (teardown).
+    pub(crate) fn take_buffers(&mut self) -> [Option<Buffer>; 2] {
+        [self.cin.take(), self.staged.take()]
     }
 
     /// The ALPN protocol agreed, if any.
