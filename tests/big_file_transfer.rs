@@ -83,6 +83,7 @@ impl Fixture {
             progress: false,
             limit_rate: None,
             timeout: util::IO_TIMEOUT,
+            tls: None,
         }
     }
 
@@ -243,6 +244,7 @@ fn child_download() {
         progress: false,
         limit_rate: Some(8 * MIB),
         timeout: util::IO_TIMEOUT,
+        tls: None,
     };
     let _ = download(&opts);
 }

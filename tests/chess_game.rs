@@ -115,7 +115,7 @@ fn the_mating_line_is_a_checkmate_by_the_rules() {
 /// one address).
 fn start(threads: usize) -> (kingpin::ServerHandle<server::ChessHandler>, std::sync::Arc<lobby::Lobby>) {
     let limits = Limits { max_conns_per_ip: None, ..Limits::default() };
-    server::start("127.0.0.1:0".parse().unwrap(), threads, 4096, limits).unwrap()
+    server::start("127.0.0.1:0".parse().unwrap(), threads, 4096, limits, None).unwrap()
 }
 
 /// The `TURN` line with the default move clock.
@@ -251,6 +251,7 @@ fn stress_client_plays_1000_games_on_2000_connections() {
         threads: 2,
         timeout: Duration::from_secs(25),
         flooders: 0,
+        tls: None,
     };
     let report = stress::run(&opts).unwrap();
     eprintln!("{report}");
@@ -280,6 +281,7 @@ fn stress_client_without_a_server_says_so() {
         threads: 1,
         timeout: Duration::from_secs(10),
         flooders: 0,
+        tls: None,
     };
     let err = stress::run(&opts).unwrap_err().to_string();
     assert!(err.starts_with("cannot reach the chess server at 127.0.0.1:"), "{err}");

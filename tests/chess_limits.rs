@@ -94,7 +94,7 @@ impl Client {
 
 /// A server on a free port with `limits` (and no per-address cap unless they set one).
 fn start(limits: Limits) -> (ServerHandle<ChessHandler>, Arc<Lobby>) {
-    server::start("127.0.0.1:0".parse().unwrap(), 2, 1024, limits).unwrap()
+    server::start("127.0.0.1:0".parse().unwrap(), 2, 1024, limits, None).unwrap()
 }
 
 /// The default limits without the per-address cap (every test connects from one address).
@@ -364,6 +364,7 @@ fn flooders_are_closed_and_every_game_beside_them_completes() {
         threads: 1,
         timeout: Duration::from_secs(60),
         flooders: 5,
+        tls: None,
     };
     let report = stress::run(&opts).unwrap();
     eprintln!("{report}");

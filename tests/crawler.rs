@@ -1,6 +1,7 @@
 //! The crawler example against local servers: every framing of a response body, a 404, a
 //! refused port, a bad URL, a server that accepts and stays silent, one that stalls mid-body —
-//! each reported, none stopping the crawl — and a crawl stopped early.
+//! each reported, none stopping the crawl — a crawl stopped early, and the same over TLS
+//! (`https://` with the roots it is given, an untrusted server refused).
 
 mod util;
 
@@ -9,6 +10,8 @@ mod util;
 mod crawl;
 #[path = "util/silent.rs"]
 mod silent;
+#[path = "../examples/common/tls.rs"]
+mod tls_config;
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -52,6 +55,14 @@ impl IoHandler for Responder {
 
 fn responder() -> ServerHandle<Responder> {
     EpollTPServer::from_fn(ServerConfig::default().threads(2), || Responder).start().unwrap()
+}
+
+/// The [`Responder`] over TLS, with a self-signed certificate for localhost and 127.0.0.1;
+/// returns it and the certificate (PEM).
+fn tls_responder() -> (ServerHandle<Responder>, String) {
+    let (config, pem) = tls_config::self_signed(&[b"http/1.1"]).unwrap();
+    let server = EpollTPServer::from_fn(ServerConfig::default().threads(2).tls(config), || Responder).start().unwrap();
+    (server, pem)
 }
 
 /// Runs a crawl on a thread of its own and waits for it at most `bound`: a crawl that hangs
@@ -98,7 +109,8 @@ fn crawler_reports_every_url_and_goes_on_after_failures() {
     assert_eq!((ok(3).status, ok(3).body_len), (404, 0));
     assert!(reports[4].outcome.as_ref().unwrap_err().contains("before the end of the body"), "{:?}", reports[4]);
     assert!(reports[5].outcome.as_ref().unwrap_err().contains("refused"), "{:?}", reports[5]);
-    assert!(reports[6].outcome.as_ref().unwrap_err().contains("unsupported scheme"), "{:?}", reports[6]);
+    // No TLS roots given: an https URL fails without a connect, saying what is missing.
+    assert_eq!(reports[6].outcome.as_ref().unwrap_err(), crawl::NO_TLS_ROOTS, "{:?}", reports[6]);
     for r in &reports {
         eprintln!("{r}");
     }
@@ -163,4 +175,48 @@ fn a_stop_before_the_start_fetches_nothing() {
     let urls = vec![format!("http://{}/", silent.addr()); 3];
     let reports = crawl_within(&urls, crawl::Settings::new(1), &control, Duration::from_secs(20));
     assert!(reports.iter().all(|r| !r.finished), "{reports:?}");
+}
+
+/// `https://` URLs are fetched over TLS with the roots of `Settings::tls`, every framing as
+/// over plain TCP (a body that runs to the close ends with the server's `close_notify`); a
+/// server whose certificate does not chain to those roots fails its URL at the handshake, and
+/// the crawl goes on.
+#[test]
+fn crawler_fetches_https_urls_and_refuses_an_untrusted_server() {
+    let (server, pem) = tls_responder();
+    let (untrusted, _) = tls_responder();
+    let plain = responder();
+    let base = format!("https://127.0.0.1:{}", server.local_addr().port());
+    let urls: Vec<String> = vec![
+        format!("{base}/"),
+        format!("{base}/chunked"),
+        format!("{base}/close"),
+        format!("{base}/missing"),
+        format!("{base}/truncated"),
+        format!("https://127.0.0.1:{}/", untrusted.local_addr().port()),
+        format!("http://{}/", plain.local_addr()),
+    ];
+    let roots = tls_config::client_config(&pem, &[b"http/1.1"]).unwrap();
+    let settings = crawl::Settings { tls: Some(roots), ..crawl::Settings::new(2) };
+    let started = Instant::now();
+    let reports = crawl_within(&urls, settings, &crawl::Control::default(), Duration::from_secs(20));
+    let ok = |i: usize| reports[i].outcome.as_ref().unwrap_or_else(|e| panic!("{}: {e}", urls[i])).clone();
+    assert_eq!((ok(0).status, ok(0).body_len), (200, 15));
+    assert_eq!((ok(1).status, ok(1).body_len), (200, 5));
+    assert_eq!((ok(2).status, ok(2).body_len), (200, 100_000));
+    assert_eq!((ok(3).status, ok(3).body_len), (404, 0));
+    assert!(reports[4].outcome.as_ref().unwrap_err().contains("before the end of the body"), "{:?}", reports[4]);
+    let refused = reports[5].outcome.as_ref().unwrap_err();
+    assert!(refused.contains("TLS handshake") && refused.contains("invalid peer certificate"), "{refused}");
+    assert_eq!(ok(6).status, 200, "plain http alongside");
+    // Refused at the handshake, not after a timeout.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(server.stats().tls_handshakes, 5);
+    // The server learns of the refusal from the client's alert, in its own time.
+    util::wait_until(Duration::from_secs(10), "the untrusted server to count the failed handshake", || {
+        untrusted.stats().tls_handshake_failures == 1
+    });
+    for r in &reports {
+        eprintln!("{r}");
+    }
 }

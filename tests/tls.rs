@@ -523,7 +523,7 @@ fn a_client_with_a_first_message_lets_a_failed_handshake_go() {
     client.add(Target::new("127.0.0.1", port).tls("localhost").first_message(vec![b'x'; 100_000])).unwrap();
     // Long before the squatter lets go (8 s) or the handshake timeout (60 s).
     wait_until(Duration::from_secs(5), "the failed connect", || seen.failures.lock().len() == 1);
-    assert!(seen.failures.lock()[0].contains("TLS:"), "{:?}", seen.failures.lock());
+    assert!(seen.failures.lock()[0].contains("TLS handshake: received fatal alert"), "{:?}", seen.failures.lock());
     wait_until(Duration::from_secs(1), "the connection to close", || client.stats().connections == 0);
     assert_eq!(client.stats().tls_handshake_failures, 1);
     client.shutdown();

@@ -1,5 +1,6 @@
-//! The downloading side: a blocking `TcpStream` (one download is one stream), written to
-//! `<dest>.part`, resumed from that file's length, verified, then renamed to `<dest>`.
+//! The downloading side: a blocking `TcpStream` (one download is one stream), or a rustls
+//! stream over it with `--tls`, written to `<dest>.part`, resumed from that file's length,
+//! verified, then renamed to `<dest>`.
 //! Also the CLI's helpers: where `-o` puts the file, and curl-style rates (`50M`).
 
 use std::fmt;
@@ -8,6 +9,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -34,6 +36,40 @@ pub struct GetOptions {
     pub limit_rate: Option<u64>,
     /// Connect timeout, and the longest the server may stay silent.
     pub timeout: Duration,
+    /// Speak TLS (`None`: plain TCP).
+    pub tls: Option<TlsOptions>,
+}
+
+/// A download over TLS: the roots to trust, and the name the server's certificate must be
+/// valid for (checked when made).
+#[derive(Clone, Debug)]
+pub struct TlsOptions {
+    pub config: Arc<rustls::ClientConfig>,
+    pub name: rustls::pki_types::ServerName<'static>,
+}
+
+impl TlsOptions {
+    /// Trusts what `config` trusts; the server must prove it is `name`.
+    ///
+    /// # Errors
+    /// `name` is neither a host name nor an IP address.
+    pub fn new(config: Arc<rustls::ClientConfig>, name: &str) -> Result<TlsOptions, String> {
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|_| format!("--tls-name {name:?} is neither a host name nor an IP address"))?;
+        Ok(TlsOptions { config, name })
+    }
+}
+
+/// The name a TLS server at `addr` (`host:port`, `[v6]:port`) is expected to have: its host,
+/// or `localhost` for an unspecified address (`0.0.0.0`, `::`) or none.
+pub fn default_tls_name(addr: &str) -> String {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => "localhost".into(),
+        _ if host.is_empty() => "localhost".into(),
+        _ => host.into(),
+    }
 }
 
 /// A finished, verified download.
@@ -205,15 +241,26 @@ pub fn download(opts: &GetOptions) -> Result<Outcome, GetError> {
         Err(e) => return Err(GetError::Io(format!("{}", part.display()), e)),
     };
     let started = Instant::now();
-    let mut stream = connect(&opts.addr, opts.timeout)?;
+    let tcp = connect(&opts.addr, opts.timeout)?;
+    let mut stream = match &opts.tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => Stream::Tls(Box::new(handshake(tcp, tls, &opts.addr, opts.timeout)?)),
+    };
     let request = Request { path: opts.path.clone(), offset };
     stream.write_all(request.to_line().as_bytes()).map_err(io_err("sending the request"))?;
     let mut reader = BufReader::with_capacity(RECV_CHUNK, stream);
 
     let mut line = Vec::new();
-    (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line).map_err(io_err("reading the reply"))?;
+    match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line) {
+        Ok(_) => {}
+        // Over TLS: the connection ended without the server's close_notify.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => line.clear(),
+        Err(e) => return Err(GetError::Io("reading the reply".into(), e)),
+    }
     if line.pop() != Some(b'\n') {
-        return Err(GetError::Protocol("the server closed the connection without a complete reply".into()));
+        // What a TLS server does to a plain request.
+        let hint = if opts.tls.is_none() { " (if it speaks TLS, add --tls --ca-file FILE)" } else { "" };
+        return Err(GetError::Protocol(format!("the server closed the connection without a complete reply{hint}")));
     }
     let line = String::from_utf8(line).map_err(|_| GetError::Protocol("reply is not UTF-8".into()))?;
     let (size, checksum) = match Reply::parse(&line).map_err(GetError::Protocol)? {
@@ -244,6 +291,9 @@ pub fn download(opts: &GetOptions) -> Result<Outcome, GetError> {
         let want = (size - have).min(step as u64) as usize;
         let n = match reader.read(&mut buf[..want]) {
             Ok(0) => break,
+            // Over TLS: the connection ended without the server's close_notify, as a plain
+            // one ends early.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -315,6 +365,90 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, GetError> {
     Err(GetError::Io(format!("connecting to {addr}"), last))
 }
 
+/// The connection a download reads: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Completes the TLS handshake on `tcp` (each read and write bounded by the socket's
+/// timeouts, the whole by `timeout`), so that an untrusted certificate is an error of its
+/// own, with a hint, before anything is asked for.
+fn handshake(
+    mut tcp: TcpStream,
+    tls: &TlsOptions,
+    addr: &str,
+    timeout: Duration,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, GetError> {
+    let what = || format!("TLS handshake with {addr} failed");
+    let mut session = rustls::ClientConnection::new(tls.config.clone(), tls.name.clone())
+        .map_err(|e| GetError::Io(what(), io::Error::other(e)))?;
+    let deadline = Instant::now() + timeout;
+    while session.is_handshaking() {
+        // Each read and write gets what is left of the time; the socket's own timeouts (the
+        // longest silence) come back after.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = match left.is_zero() {
+            false => tcp
+                .set_read_timeout(Some(left))
+                .and_then(|()| tcp.set_write_timeout(Some(left)))
+                .and_then(|()| session.complete_io(&mut tcp).map(drop)),
+            true => Err(io::ErrorKind::TimedOut.into()),
+        };
+        if let Err(e) = result {
+            let why = match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!("no answer within {timeout:?}"),
+                io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
+                _ => describe(&e),
+            };
+            let hint = tls_hint(&why);
+            return Err(GetError::Io(what(), io::Error::new(e.kind(), format!("{why}{hint}"))));
+        }
+    }
+    tcp.set_read_timeout(Some(timeout))
+        .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+        .map_err(io_err("socket"))?;
+    Ok(rustls::StreamOwned::new(session, tcp))
+}
+
+/// What to check when a TLS handshake failed with `why` (rustls's words): the usual slips.
+fn tls_hint(why: &str) -> &'static str {
+    if why.contains("UnknownIssuer") || why.contains("BadSignature") {
+        " (the server's certificate is not the one in --ca-file, nor signed by it)"
+    } else if why.contains("not valid for name") || why.contains("NotValidForName") {
+        " (give the name the certificate is valid for with --tls-name)"
+    } else if why.contains("corrupt message") || why.contains("InvalidContentType") {
+        " (does the server speak TLS?)"
+    } else {
+        ""
+    }
+}
+
 fn progress_bar(show: bool, size: u64, offset: u64) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
@@ -330,4 +464,28 @@ fn progress_bar(show: bool, size: u64, offset: u64) -> ProgressBar {
     bar.set_position(offset);
     bar.reset_eta(); // the rate counts this run's bytes only
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls_name_defaults_to_the_host_of_the_address() {
+        assert_eq!(default_tls_name("127.0.0.1:8890"), "127.0.0.1");
+        assert_eq!(default_tls_name("files.example:443"), "files.example");
+        assert_eq!(default_tls_name("[::1]:8890"), "::1");
+        assert_eq!(default_tls_name("0.0.0.0:8890"), "localhost");
+        assert_eq!(default_tls_name("[::]:8890"), "localhost");
+        assert_eq!(default_tls_name(":8890"), "localhost");
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let config = Arc::new(config);
+        assert!(TlsOptions::new(config.clone(), "::1").is_ok());
+        let err = TlsOptions::new(config, "not a name!").unwrap_err();
+        assert!(err.contains("--tls-name") && err.contains("neither a host name nor an IP address"), "{err}");
+    }
 }

@@ -5,6 +5,10 @@
 //! ```text
 //! cargo run --release --example big_file_transfer -- serve --root /srv/files
 //! cargo run --release --example big_file_transfer -- get some/file.iso -o file.iso
+//!
+//! # over TLS, with a fresh self-signed certificate the client is told to trust
+//! cargo run --release --example big_file_transfer -- serve --root /srv/files --self-signed files-cert.pem
+//! cargo run --release --example big_file_transfer -- get some/file.iso --tls --ca-file files-cert.pem
 //! ```
 //!
 //! Exit status of `get`: 0 when the file arrived and verified; 1 on an error (refused,
@@ -16,9 +20,11 @@ mod hashes;
 mod os_error;
 mod protocol;
 mod server;
+#[path = "../common/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -64,6 +70,8 @@ enum Command {
         /// for its file's checksum is kept).
         #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
         idle_timeout: f64,
+        #[command(flatten)]
+        tls: ServerTls,
     },
     /// Download one file.
     Get {
@@ -86,7 +94,77 @@ enum Command {
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
+        #[command(flatten)]
+        tls: ClientTls,
     },
+}
+
+/// The server's TLS flags: a certificate and key from files, or a fresh self-signed one.
+#[derive(clap::Args)]
+struct ServerTls {
+    /// Speak TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "self_signed")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Speak TLS with a fresh self-signed certificate for localhost, 127.0.0.1 and ::1, written
+    /// to FILE (PEM) for the clients to trust: `get --tls --ca-file FILE`.
+    #[arg(long, value_name = "FILE")]
+    self_signed: Option<PathBuf>,
+}
+
+impl ServerTls {
+    /// The server's rustls config, if it speaks TLS (a self-signed certificate is written out).
+    fn config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            readable(cert)?;
+            readable(key)?;
+            return tls::server_config_from_files(cert, key, &[]).map(Some);
+        }
+        let Some(path) = &self.self_signed else { return Ok(None) };
+        let (config, pem) = tls::self_signed(&[])?;
+        std::fs::write(path, pem)
+            .map_err(|e| format!("cannot write {}: {}", path.display(), os_error::describe(&e)))?;
+        Ok(Some(config))
+    }
+}
+
+/// Fails with one plain line (`cannot read key.pem: permission denied`) unless `path` can be
+/// opened.
+fn readable(path: &Path) -> Result<(), String> {
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| format!("cannot read {}: {}", path.display(), os_error::describe(&e)))
+}
+
+/// The client's TLS flags.
+#[derive(clap::Args)]
+struct ClientTls {
+    /// Connect over TLS; needs --ca-file.
+    #[arg(long, requires = "ca_file")]
+    tls: bool,
+    /// The certificate to trust (PEM): the server's own when it is self-signed, else its CA's.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca_file: Option<PathBuf>,
+    /// The name the server's certificate must be valid for [default: the host of --addr, or
+    /// localhost for an unspecified address].
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    tls_name: Option<String>,
+}
+
+impl ClientTls {
+    /// The download's TLS settings for a server at `addr`, if it speaks TLS.
+    fn options(&self, addr: &str) -> Result<Option<client::TlsOptions>, String> {
+        let Some(ca_file) = self.ca_file.as_deref().filter(|_| self.tls) else { return Ok(None) };
+        let pem = std::fs::read_to_string(ca_file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => format!("{}: not a PEM file (it is not text)", ca_file.display()),
+            _ => format!("cannot read {}: {}", ca_file.display(), os_error::describe(&e)),
+        })?;
+        let config = tls::client_config(&pem, &[]).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        let name = self.tls_name.clone().unwrap_or_else(|| client::default_tls_name(addr));
+        client::TlsOptions::new(config, &name).map(Some)
+    }
 }
 
 /// A count that must be at least 1.
@@ -118,6 +196,7 @@ fn main() {
             hash_threads,
             hash_queue,
             idle_timeout,
+            tls,
         } => {
             let stop = Arc::new(OnceLock::<Shutdown>::new());
             let on_signal = stop.clone();
@@ -129,6 +208,8 @@ fn main() {
             .unwrap_or_else(|e| fail(&format!("cannot catch signals: {}", os_error::describe(&e)), 1));
             // After on_termination, so every thread inherits the blocked signals.
             let _log = kingpin::LoggerBuilder::new().init();
+            let tls_config = tls.config().unwrap_or_else(|e| fail(&e, 1));
+            let over_tls = if tls_config.is_some() { " over TLS" } else { "" };
             let opts = server::ServerOptions {
                 threads,
                 sendfile: !no_sendfile,
@@ -136,15 +217,23 @@ fn main() {
                 hash_threads,
                 hash_queue,
                 idle_timeout: Duration::from_secs_f64(idle_timeout),
+                tls: tls_config,
                 ..server::ServerOptions::new(root, addr)
             };
             let server = server::start(&opts).unwrap_or_else(|e| fail(&e.to_string(), 1));
             let _ = stop.set(server.shutdown_handle());
             println!(
-                "serving {} on {} ({threads} IO threads, {hash_threads} worker threads for checksums)",
+                "serving {} on {}{over_tls} ({threads} IO threads, {hash_threads} worker threads for checksums)",
                 opts.root.display(),
                 server.local_addr()
             );
+            if let Some(path) = &tls.self_signed {
+                println!(
+                    "TLS with a self-signed certificate for localhost, 127.0.0.1 and ::1, written to {0}; clients \
+                     trust it with: --tls --ca-file {0}",
+                    path.display()
+                );
+            }
             match server.join() {
                 Ok(h) => println!(
                     "stopped; checksums: {} files hashed, {} cancelled (nobody waited any more), {} requests refused (busy)",
@@ -153,8 +242,9 @@ fn main() {
                 Err(e) => fail(&format!("server failed: {}", os_error::describe(&e)), 1),
             }
         }
-        Command::Get { path, addr, output, limit_rate, timeout, quiet } => {
+        Command::Get { path, addr, output, limit_rate, timeout, quiet, tls } => {
             let dest = client::destination(&path, output.as_deref()).unwrap_or_else(|e| fail(&e.to_string(), 1));
+            let tls = tls.options(&addr).unwrap_or_else(|e| fail(&e, 1));
             let opts = client::GetOptions {
                 addr,
                 path,
@@ -162,6 +252,7 @@ fn main() {
                 progress: !quiet,
                 limit_rate,
                 timeout: Duration::from_secs_f64(timeout),
+                tls,
             };
             match client::download(&opts) {
                 Ok(o) => {

@@ -1,5 +1,7 @@
 //! The file server: an [`IoHandler`] that answers one request per connection by streaming the
-//! file with `sendfile(2)` (or bounded buffered reads), paced by `on_write_complete`.
+//! file with `sendfile(2)` (or bounded buffered reads), paced by `on_write_complete`. Over TLS
+//! the same code runs: kingpin's `send_file` then reads the file in bounded chunks and
+//! encrypts them, paced the same way.
 //!
 //! A connection goes through three states: reading its request line (cut by kingpin's
 //! `LinesCodec`, through [`RequestLines`]); waiting for the file's checksum (computed once per
@@ -66,11 +68,14 @@ pub struct ServerOptions {
     /// A connection that reads and writes nothing for this long is closed, unless it waits
     /// for its file's checksum.
     pub idle_timeout: Duration,
+    /// Speak TLS with this config (`None`: plain TCP). The file still goes out through
+    /// `Conn::send_file`, which kingpin then reads in bounded chunks and encrypts.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerOptions {
     /// The defaults for serving `root` on `addr`: 2 IO threads, `sendfile`, 64 connections per
-    /// address, 2 worker threads with 64 files waiting at most, 60 s idle timeout.
+    /// address, 2 worker threads with 64 files waiting at most, 60 s idle timeout, no TLS.
     pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> Self {
         ServerOptions {
             root: root.into(),
@@ -81,6 +86,7 @@ impl ServerOptions {
             hash_threads: 2,
             hash_queue: 64,
             idle_timeout: Duration::from_secs(60),
+            tls: None,
         }
     }
 }
@@ -185,12 +191,15 @@ pub fn start(opts: &ServerOptions) -> io::Result<Server> {
     }
     let hashes = Hashes::new();
     let shared = Arc::new(Shared { root, hashes: hashes.clone(), sendfile: opts.sendfile });
-    let config = ServerConfig::new(opts.addr)
+    let mut config = ServerConfig::new(opts.addr)
         .threads(opts.threads)
         .idle_timeouts(IdleTimeouts::all(opts.idle_timeout))
         .max_connections_per_ip(opts.max_conns_per_ip)
         .worker_threads(opts.hash_threads)
         .worker_queue(opts.hash_queue);
+    if let Some(tls) = &opts.tls {
+        config = config.tls(tls.clone());
+    }
     let io = EpollTPServer::new(config, shared, |shared| FileServer {
         shared: shared.clone(),
         handle: None,

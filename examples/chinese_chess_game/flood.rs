@@ -5,6 +5,8 @@
 //! lines and closes each connection after `protocol::MAX_REFUSED` of them (`BYE errors`), or
 //! sooner for flooding. The report says how many connections they made, how many the server
 //! closed, the most lines one of them had answered before its close, and the slowest close.
+//! Against a TLS server they speak TLS too (the handshake is part of their first writes and
+//! reads), so that it is the server's line limits they meet, not its handshake.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -13,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::stress::TlsClient;
 
 /// How long [`Flood::stop`] waits for every flooder to have been closed by the server once.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -82,13 +86,13 @@ pub struct Flood {
 }
 
 impl Flood {
-    /// Starts `n` flooders against `addr`.
-    pub fn start(addr: SocketAddr, n: usize) -> Flood {
+    /// Starts `n` flooders against `addr`, over TLS with `tls`.
+    pub fn start(addr: SocketAddr, n: usize, tls: Option<TlsClient>) -> Flood {
         let shared = Arc::new(Shared::default());
         let threads = (0..n)
             .map(|_| {
-                let s = shared.clone();
-                std::thread::spawn(move || flooder(addr, &s))
+                let (s, tls) = (shared.clone(), tls.clone());
+                std::thread::spawn(move || flooder(addr, tls.as_ref(), &s))
             })
             .collect();
         Flood { n, shared, threads }
@@ -130,7 +134,7 @@ enum End {
 }
 
 /// One flooder: connects, floods, and connects again, until stopped.
-fn flooder(addr: SocketAddr, s: &Shared) {
+fn flooder(addr: SocketAddr, tls: Option<&TlsClient>, s: &Shared) {
     let mut closed_once = false;
     let mut connected_once = false;
     loop {
@@ -145,7 +149,14 @@ fn flooder(addr: SocketAddr, s: &Shared) {
         connected_once = true;
         s.connections.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        match flood_one(stream, s, closed_once) {
+        let flooded = match tls {
+            None => flood_one(stream, s, closed_once),
+            Some(tls) => tls.session().and_then(|session| {
+                stream.set_nodelay(true)?;
+                flood_one(rustls::StreamOwned::new(session, stream), s, closed_once)
+            }),
+        };
+        match flooded {
             Ok(End::Closed { answered, bye }) => {
                 closed_once = true;
                 s.closed.fetch_add(1, Ordering::Relaxed);
@@ -163,12 +174,29 @@ fn flooder(addr: SocketAddr, s: &Shared) {
     s.done.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The socket under a flooding connection, plain or TLS.
+trait Socket: Read + Write {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref()
+    }
+}
+
 /// Floods one connection until the server closes it or the flood stops.
-fn flood_one(mut stream: TcpStream, s: &Shared, closed_once: bool) -> io::Result<End> {
+fn flood_one(mut stream: impl Socket, s: &Shared, closed_once: bool) -> io::Result<End> {
     const LINE: &[u8] = b"MOVE a0 a1\n";
     let batch: Vec<u8> = LINE.iter().copied().cycle().take((16 << 10) / LINE.len() * LINE.len()).collect();
-    stream.set_read_timeout(Some(Duration::from_millis(20)))?;
-    stream.set_write_timeout(Some(Duration::from_millis(100)))?;
+    stream.tcp().set_read_timeout(Some(Duration::from_millis(20)))?;
+    stream.tcp().set_write_timeout(Some(Duration::from_millis(100)))?;
     let (mut pending, mut buf) = (Vec::new(), vec![0u8; 16 << 10]);
     let (mut answered, mut bye) = (0, false);
     let closed = |answered, bye| Ok(End::Closed { answered, bye });

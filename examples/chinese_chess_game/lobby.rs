@@ -102,6 +102,8 @@ pub struct Lobby {
     pub closed_for_flooding: AtomicU64,
     /// Times a connection's lines were held back by the line rate.
     pub throttled: AtomicU64,
+    /// Connections whose TLS handshake failed (not TLS, an untrusted certificate, too slow).
+    pub tls_failures: AtomicU64,
 }
 
 /// Adds one to a counter.

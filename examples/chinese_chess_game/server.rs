@@ -30,7 +30,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use kingpin::{CloseReason, Conn, EpollTPServer, IoHandler, LoopCtx, LoopHandle, ServerConfig, ServerHandle, TimerId};
+use kingpin::{
+    CloseReason, Conn, EpollTPServer, IoHandler, LoopCtx, LoopHandle, ServerConfig, ServerHandle, TimerId, TlsError,
+};
 use parking_lot::Mutex;
 
 use crate::board::Side;
@@ -505,6 +507,11 @@ impl IoHandler for ChessHandler {
         }
     }
 
+    fn on_tls_error(&mut self, _peer: SocketAddr, _error: &TlsError) {
+        // kingpin has logged it; the counter goes on the status line.
+        count(&self.lobby.tls_failures);
+    }
+
     fn on_closed(&mut self, conn: &mut Conn<'_, Player>, reason: &CloseReason) {
         self.leave(conn, reason);
     }
@@ -515,11 +522,17 @@ impl IoHandler for ChessHandler {
 ///
 /// # Errors
 /// When the address cannot be bound, or threads cannot start.
+/// Starts a server on `addr`; with `tls`, every connection speaks TLS, and a connection has
+/// the hello timeout for its handshake too.
+///
+/// # Errors
+/// When the address cannot be bound.
 pub fn start(
     addr: SocketAddr,
     threads: usize,
     backlog: u32,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> io::Result<(ServerHandle<ChessHandler>, Arc<Lobby>)> {
     let lobby = Arc::new(Lobby::default());
     let shared = Arc::new(Shared {
@@ -527,11 +540,15 @@ pub fn start(
         limits,
         loops: (0..threads.max(1)).map(|_| OnceLock::new()).collect(),
     });
-    let config = ServerConfig::new(addr)
+    let mut config = ServerConfig::new(addr)
         .threads(threads)
         .backlog(backlog)
         .max_input_buffer(64 * 1024)
         .max_connections_per_ip(limits.max_conns_per_ip);
+    if let Some(tls) = tls {
+        // A handshake that does not finish is a connection that does not say HELLO.
+        config = config.tls(tls).tls_handshake_timeout(limits.hello_timeout);
+    }
     let server = EpollTPServer::new(config, shared, ChessHandler::new).start()?;
     Ok((server, lobby))
 }

@@ -4,7 +4,8 @@
 //! move that is illegal, a `TURN`, `CHECK` or `END` that the board does not bear out, or a
 //! connection that closes before its `END` is an error. Each connection says `HELLO` as its
 //! target's first message. Beside the games, `--flooders` runs the hostile
-//! connections of `flood.rs`.
+//! connections of `flood.rs`. With `--tls` every connection, the flooders' too, speaks TLS
+//! ([`TlsClient`], shared with `play`).
 
 use std::fmt;
 use std::io;
@@ -40,6 +41,54 @@ pub struct StressOptions {
     /// never paired with a player), and connect again each time the server closes them: a
     /// hostile load beside the measured games (see `flood.rs`).
     pub flooders: usize,
+    /// Speak TLS, trusting and expecting what this says (`None`: plain TCP).
+    pub tls: Option<TlsClient>,
+}
+
+/// The clients' TLS: the roots they trust, and the name the server's certificate must be
+/// valid for (checked when made).
+#[derive(Clone, Debug)]
+pub struct TlsClient {
+    pub config: Arc<rustls::ClientConfig>,
+    pub name: rustls::pki_types::ServerName<'static>,
+}
+
+impl TlsClient {
+    /// Settings that trust what `config` trusts, for a server that must prove it is `name`.
+    ///
+    /// # Errors
+    /// `name` is neither a host name nor an IP address.
+    pub fn new(config: Arc<rustls::ClientConfig>, name: &str) -> Result<TlsClient, String> {
+        let name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|_| format!("--tls-name {name:?} is neither a host name nor an IP address"))?;
+        Ok(TlsClient { config, name })
+    }
+
+    /// A session for one blocking connection (`play`, the flooders).
+    ///
+    /// # Errors
+    /// When rustls cannot make one (its config allows no protocol version).
+    pub fn session(&self) -> io::Result<rustls::ClientConnection> {
+        rustls::ClientConnection::new(self.config.clone(), self.name.clone()).map_err(io::Error::other)
+    }
+
+    /// The name as [`Target::tls`] takes it.
+    fn name_text(&self) -> String {
+        self.name.to_str().into_owned()
+    }
+}
+
+/// What to check when a TLS handshake failed with `why` (rustls's words): the usual slips.
+pub fn tls_hint(why: &str) -> &'static str {
+    if why.contains("UnknownIssuer") || why.contains("BadSignature") {
+        " (the server's certificate is not the one in --ca-file, nor signed by it)"
+    } else if why.contains("not valid for name") || why.contains("NotValidForName") {
+        " (give the name the certificate is valid for with --tls-name)"
+    } else if why.contains("corrupt message") || why.contains("InvalidContentType") || why.contains("MessageTooLarge") {
+        " (does the server speak TLS?)"
+    } else {
+        ""
+    }
 }
 
 /// What a run measured.
@@ -116,8 +165,9 @@ struct Tally {
     requeued: AtomicU64,
     latencies: Mutex<Vec<u32>>,
     samples: Mutex<Vec<String>>,
-    /// The first connect failure: what to say when no connection at all could be made.
-    first_failure: Mutex<Option<(io::ErrorKind, String)>>,
+    /// The first connect failure: what to say when no connection at all could be made, and
+    /// whether it was the TLS handshake that failed.
+    first_failure: Mutex<Option<(io::ErrorKind, String, bool)>>,
     seeds: AtomicU64,
 }
 
@@ -292,9 +342,10 @@ impl IoHandler for Player {
         self.tally.latencies.lock().extend_from_slice(&seat.latencies);
     }
 
-    fn on_connect_failed(&mut self, _target: &Target, failure: &ConnectFailure) {
+    fn on_connect_failed(&mut self, target: &Target, failure: &ConnectFailure) {
         let why = describe(&failure.error);
-        self.tally.first_failure.lock().get_or_insert_with(|| (failure.error.kind(), why.clone()));
+        let tls = target.get_tls_name().is_some() && why.starts_with("TLS handshake");
+        self.tally.first_failure.lock().get_or_insert_with(|| (failure.error.kind(), why.clone(), tls));
         let attempts = failure.attempts;
         self.tally
             .error(format!("connect failed: {why} (after {attempts} attempt{})", if attempts == 1 { "" } else { "s" }));
@@ -325,8 +376,11 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
         first_failure: Mutex::new(None),
         seeds: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
     });
-    let flood = (opts.flooders > 0).then(|| Flood::start(opts.addr, opts.flooders));
-    let config = ClientConfig::default().threads(opts.threads).connect_timeout(Duration::from_secs(30));
+    let flood = (opts.flooders > 0).then(|| Flood::start(opts.addr, opts.flooders, opts.tls.clone()));
+    let mut config = ClientConfig::default().threads(opts.threads).connect_timeout(Duration::from_secs(30));
+    if let Some(tls) = &opts.tls {
+        config = config.tls(tls.config.clone());
+    }
     let t = tally.clone();
     let client = EpollTPClient::from_fn(config, move || {
         let seed = t.seeds.fetch_add(0x2545_F491_4F6C_DD1D, Ordering::Relaxed) | 1;
@@ -334,9 +388,14 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
     })
     .start()?;
     let (host, port) = (opts.addr.ip().to_string(), opts.addr.port());
+    let tls_name = opts.tls.as_ref().map(TlsClient::name_text);
     for i in 0..opts.connections {
         let hello = format!("{}\n", Request::Hello);
-        client.add(Target::new(host.clone(), port).first_message(hello).tag(i as u64)).map_err(io::Error::from)?;
+        let mut target = Target::new(host.clone(), port).first_message(hello).tag(i as u64);
+        if let Some(name) = &tls_name {
+            target = target.tls(name.clone());
+        }
+        client.add(target).map_err(io::Error::from)?;
     }
     let finished = client.wait_idle(opts.timeout);
     let elapsed = tally.started.elapsed();
@@ -348,8 +407,13 @@ pub fn run(opts: &StressOptions) -> io::Result<StressReport> {
     }
     let connected = tally.connected.load(Ordering::Relaxed);
     if connected == 0 {
-        let (kind, why) = tally.first_failure.lock().take().unwrap_or((io::ErrorKind::Other, "no answer".into()));
-        let text = format!("cannot reach the chess server at {}: {why} (start one with: {START_SERVER})", opts.addr);
+        let failure = tally.first_failure.lock().take();
+        let (kind, why, tls) = failure.unwrap_or((io::ErrorKind::Other, "no answer".into(), false));
+        let text = if tls {
+            format!("cannot play with the chess server at {}: {why}{}", opts.addr, tls_hint(&why))
+        } else {
+            format!("cannot reach the chess server at {}: {why} (start one with: {START_SERVER})", opts.addr)
+        };
         return Err(io::Error::new(kind, text));
     }
     let mut lat = std::mem::take(&mut *tally.latencies.lock());

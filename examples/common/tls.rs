@@ -71,6 +71,15 @@ pub fn self_signed(alpn: &[&[u8]]) -> Result<(Arc<rustls::ServerConfig>, String)
     Ok((config, cert.pem()))
 }
 
+/// Like [`self_signed`], valid for `names` instead (host names, or IP addresses as text).
+pub fn self_signed_for(names: &[String], alpn: &[&[u8]]) -> Result<(Arc<rustls::ServerConfig>, String), String> {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| format!("cannot make a certificate: {e}"))?;
+    let key = PrivateKeyDer::try_from(signing_key.serialize_der()).map_err(|e| e.to_string())?;
+    let config = server_config(vec![cert.der().clone()], key, alpn)?;
+    Ok((config, cert.pem()))
+}
+
 /// A client config that trusts the certificates of `roots` (PEM text), offering `alpn`.
 pub fn client_config(roots_pem: &str, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();

@@ -1,7 +1,14 @@
-//! The crawler's engine: fetch many `http://` URLs concurrently with an `EpollTPClient` and
-//! report, for each, its status line, body size and time — or the error that stopped it.
+//! The crawler's engine: fetch many `http://` and `https://` URLs concurrently with an
+//! `EpollTPClient` and report, for each, its status line, body size and time — or the error
+//! that stopped it.
 //!
-//! Every wait is bounded: connecting and name lookup by the connect timeout, and a connected
+//! `https://` URLs are fetched over TLS (rustls, ALPN `http/1.1`) with the client config of
+//! [`Settings::tls`], which says which roots to trust; there is no system root store here, so
+//! without one an `https://` URL fails with [`NO_TLS_ROOTS`]. The server's certificate must be
+//! valid for the URL's host (a name, or an IP address).
+//!
+//! Every wait is bounded: connecting, name lookup and the TLS handshake by the connect timeout,
+//! and a connected
 //! server by the idle timeout (it must send something at least that often, so one that accepts
 //! and stays silent fails its URL instead of holding the crawl). [`Control::stop`] ends a crawl
 //! early (Ctrl+C); the URLs it cut short are reported as not finished.
@@ -34,12 +41,20 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Print each result as it comes.
     pub live: bool,
+    /// The TLS client config for `https://` URLs (the roots it trusts); `None`: they fail.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Settings {
-    /// `threads` IO threads, a 5 s connect timeout, [`DEFAULT_IDLE_TIMEOUT`], quiet.
+    /// `threads` IO threads, a 5 s connect timeout, [`DEFAULT_IDLE_TIMEOUT`], quiet, no TLS.
     pub fn new(threads: usize) -> Self {
-        Settings { threads, connect_timeout: Duration::from_secs(5), idle_timeout: DEFAULT_IDLE_TIMEOUT, live: false }
+        Settings {
+            threads,
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            live: false,
+            tls: None,
+        }
     }
 }
 
@@ -79,36 +94,70 @@ impl Control {
     }
 }
 
-/// A URL split into what the crawler needs. Only `http://` is supported.
+/// What an `https://` URL fails with when the crawl has no TLS config.
+pub const NO_TLS_ROOTS: &str =
+    "https needs a root certificate to trust: give --ca-file FILE (PEM); there is no system root store here";
+
+/// A URL split into what the crawler needs: `http://` or `https://`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`: over TLS.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     pub path: String,
 }
 
-/// Parses `http://host[:port][/path]`.
+impl Url {
+    /// The `Host` header's value: the host (an IPv6 address in brackets), and the port unless
+    /// it is the scheme's default.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        if self.port == if self.tls { 443 } else { 80 } {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Parses `http://host[:port][/path]` (port 80 by default) and `https://…` (443); the scheme
+/// in any case.
 pub fn parse_url(url: &str) -> Result<Url, String> {
-    let rest = match url.split_once("://") {
-        Some(("http", rest)) => rest,
-        Some((scheme, _)) => return Err(format!("unsupported scheme {scheme:?} (only http)")),
-        None => return Err("missing scheme (expected http://)".into()),
+    let (tls, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+        Some((scheme, _)) => return Err(format!("unsupported scheme {scheme:?} (only http and https)")),
+        None => return Err("missing scheme (expected http:// or https://)".into()),
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            (h, p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?)
-        }
-        _ => (authority, 80),
+    let port = |p: &str| p.parse::<u16>().map_err(|_| format!("bad port {p:?}"));
+    let default_port = if tls { 443 } else { 80 };
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((h, "")) => (h, default_port),
+            Some((h, after)) => match after.strip_prefix(':') {
+                Some(p) => (h, port(p)?),
+                None => return Err(format!("bad host {authority:?}")),
+            },
+            None => return Err(format!("bad host {authority:?} (no closing ])")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err(format!("bad host {authority:?} (an IPv6 address goes in brackets)"))
+            }
+            Some((h, p)) => (h, port(p)?),
+            None => (authority, default_port),
+        },
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err("missing host".into());
     }
-    Ok(Url { host: host.into(), port, path: path.into() })
+    Ok(Url { tls, host: host.into(), port, path: path.into() })
 }
 
 /// What fetching one URL gave.
@@ -381,24 +430,35 @@ pub fn crawl_with(urls: &[String], settings: &Settings, control: &Control) -> io
     let mut targets = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         match parse_url(url) {
+            Ok(u) if u.tls && settings.tls.is_none() => job.finish(i, Err(NO_TLS_ROOTS.into())),
             Ok(u) => {
                 let request = format!(
                     "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: kingpin-crawler\r\nConnection: close\r\n\r\n",
-                    u.path, u.host
+                    u.path,
+                    u.authority()
                 );
-                targets.push(Target::new(u.host, u.port).first_message(request).tag(i as u64));
+                let mut target = Target::new(u.host.clone(), u.port).first_message(request).tag(i as u64);
+                if u.tls {
+                    // The name the certificate must be valid for, and the SNI sent.
+                    target = target.tls(u.host);
+                }
+                targets.push(target);
             }
             Err(e) => job.finish(i, Err(e)),
         }
     }
-    let config = ClientConfig::default()
+    let mut config = ClientConfig::default()
         .threads(settings.threads)
         .connect_timeout(settings.connect_timeout)
         .resolve_timeout(settings.connect_timeout)
+        .tls_handshake_timeout(settings.connect_timeout)
         .idle_timeouts(IdleTimeouts::read(settings.idle_timeout))
         // A crawler closes once it has read what it came for (or gives up); waiting for the
         // server's end of stream after that would only delay a stop by the linger.
         .linger_timeout(Duration::ZERO);
+    if let Some(tls) = &settings.tls {
+        config = config.tls(tls.clone());
+    }
     let (j, idle_timeout) = (job.clone(), settings.idle_timeout);
     let client = EpollTPClient::from_fn(config, move || Crawler { job: j.clone(), idle_timeout }).start()?;
     let _ = control.0.client.set(client.shutdown_handle());
@@ -437,18 +497,36 @@ mod tests {
 
     #[test]
     fn parses_urls() {
-        assert_eq!(
-            parse_url("http://127.0.0.1:8080/a/b?c").unwrap(),
-            Url { host: "127.0.0.1".into(), port: 8080, path: "/a/b?c".into() }
-        );
-        assert_eq!(
-            parse_url("http://localhost").unwrap(),
-            Url { host: "localhost".into(), port: 80, path: "/".into() }
-        );
-        assert_eq!(parse_url("http://[::1]:81/").unwrap(), Url { host: "::1".into(), port: 81, path: "/".into() });
-        assert!(parse_url("https://x/").unwrap_err().contains("unsupported scheme"));
+        let url = |tls, host: &str, port, path: &str| Url { tls, host: host.into(), port, path: path.into() };
+        assert_eq!(parse_url("http://127.0.0.1:8080/a/b?c").unwrap(), url(false, "127.0.0.1", 8080, "/a/b?c"));
+        assert_eq!(parse_url("http://localhost").unwrap(), url(false, "localhost", 80, "/"));
+        assert_eq!(parse_url("http://[::1]:81/").unwrap(), url(false, "::1", 81, "/"));
+        assert_eq!(parse_url("https://x/").unwrap(), url(true, "x", 443, "/"));
+        assert_eq!(parse_url("https://localhost:8443/a?b").unwrap(), url(true, "localhost", 8443, "/a?b"));
+        assert_eq!(parse_url("https://[::1]").unwrap(), url(true, "::1", 443, "/"));
+        assert!(parse_url("ftp://x/").unwrap_err().contains("unsupported scheme"));
+        assert_eq!(parse_url("HTTPS://x").unwrap(), url(true, "x", 443, "/"));
         assert!(parse_url("x/").is_err());
         assert!(parse_url("http://h:99999/").is_err());
+        assert!(parse_url("https://:443/").unwrap_err().contains("missing host"));
+        assert_eq!(parse_url("http://[::1]/").unwrap(), url(false, "::1", 80, "/"));
+        assert_eq!(parse_url("http://[fe80::1]:8080").unwrap(), url(false, "fe80::1", 8080, "/"));
+        assert!(parse_url("http://::1/").unwrap_err().contains("brackets"));
+        assert!(parse_url("http://[::1/").unwrap_err().contains("no closing ]"));
+        assert!(parse_url("http://[::1]x/").is_err());
+        assert!(parse_url("http://[::1]:x/").unwrap_err().contains("bad port"));
+    }
+
+    #[test]
+    fn host_header_names_the_port_unless_default() {
+        let authority = |u: &str| parse_url(u).unwrap().authority();
+        assert_eq!(authority("http://example.org/"), "example.org");
+        assert_eq!(authority("http://example.org:80/"), "example.org");
+        assert_eq!(authority("http://example.org:443/"), "example.org:443");
+        assert_eq!(authority("https://example.org:443/"), "example.org");
+        assert_eq!(authority("https://127.0.0.1:8443/"), "127.0.0.1:8443");
+        assert_eq!(authority("https://[::1]/"), "[::1]");
+        assert_eq!(authority("http://[::1]:8080/"), "[::1]:8080");
     }
 
     #[test]

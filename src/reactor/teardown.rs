@@ -86,7 +86,11 @@ fn handshake_failed<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, rea
             CloseReason::Shutdown | CloseReason::ShutdownForced => io::ErrorKind::Interrupted,
             _ => io::ErrorKind::InvalidData,
         };
-        let failure = ConnectFailure { error: io::Error::new(kind, format!("TLS handshake: {reason}")), attempts: 1 };
+        let why = match reason {
+            CloseReason::Tls(TlsError::Protocol(m)) => m.clone(),
+            other => other.to_string(),
+        };
+        let failure = ConnectFailure { error: io::Error::new(kind, format!("TLS handshake: {why}")), attempts: 1 };
         guarded::<H>(core, "on_connect_failed", || h.on_connect_failed(&target, &failure));
     }
 }
