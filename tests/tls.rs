@@ -618,3 +618,25 @@ fn gathered_small_sends_large_sends_and_echoes_keep_their_order() {
     server.shutdown();
     server.join().unwrap();
 }
+
+/// A connection closed at once with nothing pending (here by an idle timeout) still says
+/// `close_notify`: the peer reads a clean end, not a truncation.
+#[test]
+fn an_idle_close_says_close_notify() {
+    let (config, pem) = certificate();
+    let (server, seen) = echo_server(
+        ServerConfig::default()
+            .threads(1)
+            .tls(config)
+            .idle_timeouts(kingpin::IdleTimeouts::read(Duration::from_millis(300))),
+    );
+    let mut c = tls_connect(server.local_addr(), client_config(&pem, None), "localhost");
+    assert_eq!(round_trip(&mut c, b"hello"), b"hello");
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).expect("a clean close_notify, not a truncation");
+    assert!(rest.is_empty());
+    wait_until(IO_TIMEOUT, "the idle close", || seen.closes.lock().len() == 1);
+    assert!(seen.closes.lock()[0].contains("idle"), "{:?}", seen.closes.lock());
+    server.shutdown();
+    server.join().unwrap();
+}

@@ -28,8 +28,13 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// Reads the private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    use rustls::pki_types::pem::Error;
     use rustls::pki_types::pem::PemObject;
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: no usable private key: {e:?}", path.display()))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
+        Error::Io(e) => format!("cannot read {}: {e}", path.display()),
+        Error::NoItemsFound => format!("{}: no private key in it (PEM \"BEGIN PRIVATE KEY\" expected)", path.display()),
+        e => format!("{}: no usable private key: {e:?}", path.display()),
+    })
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {

@@ -73,6 +73,19 @@ impl Outbound {
         self.buf.as_ref().map_or(0, Buffer::capacity) + self.tls.as_ref().map_or(0, |t| t.held())
     }
 
+    /// A TLS connection closing at once (`force_close`, an idle timeout, a limit): says
+    /// `close_notify` with one try when nothing is pending — the stream is then at a record
+    /// boundary — so that the peer sees a clean end rather than a truncation.
+    pub(crate) fn tls_goodbye(&mut self) {
+        if self.error.is_some() || self.room == Room::Full || self.pending() > 0 {
+            return;
+        }
+        let Some(tls) = self.tls.as_mut() else { return };
+        if tls.close_notify() {
+            let _ = tls.write_to(&mut Socket(self.fd.as_fd()));
+        }
+    }
+
     /// Moves the records the TLS session has ready (handshake, data, alerts) to the output.
     pub(crate) fn take_tls_output(&mut self, env: &mut Env) {
         let Some(tls) = self.tls.as_mut().filter(|t| t.wants_write()) else { return };
