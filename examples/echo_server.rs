@@ -6,10 +6,17 @@
 //! ```
 //!
 //! A startup error (the address is in use, a bad `KINGPIN_LOG`) prints one line and exits 1.
+//!
+//! Started by systemd with a socket unit (`LISTEN_FDS`), it accepts on that socket instead of
+//! binding `--addr`. `kill -USR2 PID` restarts it without dropping a connection: a new copy
+//! takes over the listening socket, this one drains its connections and exits.
 
 #[path = "common/cli.rs"]
 #[allow(clippy::duplicate_mod)] // the echo bench includes both servers
 mod cli;
+#[path = "common/restart.rs"]
+#[allow(clippy::duplicate_mod)] // the benches include both servers
+mod restart;
 #[path = "common/tls.rs"]
 #[allow(clippy::duplicate_mod)] // the benches include both servers
 mod tls;
@@ -76,11 +83,15 @@ pub fn main() -> std::io::Result<()> {
 
 fn run() -> Result<(), String> {
     let args = Args::parse();
-    // First, so that every thread started later (the logger's too) leaves the signals to it.
+    // Inherited listening sockets first: reading them edits the environment.
+    let config = restart::inherited_listeners(ServerConfig::new(args.addr))?;
+    // Then the signals, so that every thread started later (the logger's, each other's too)
+    // leaves them to their watchers.
+    let handover = restart::on_sigusr2_hand_over("echo_server")?;
     let signals = SignalShutdown::install().map_err(cli::context("cannot watch for Ctrl+C"))?;
     let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     let per_ip = (args.max_conns_per_ip > 0).then_some(args.max_conns_per_ip);
-    let mut config = ServerConfig::new(args.addr).max_connections_per_ip(per_ip);
+    let mut config = config.max_connections_per_ip(per_ip);
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config = config.tls(tls::server_config_from_files(cert, key, &[])?);
     }
@@ -100,6 +111,7 @@ fn run() -> Result<(), String> {
         .start()
         .map_err(|e| cli::cannot_listen(args.addr, &e))?;
     signals.arm(server.shutdown_handle());
+    let _ = handover.set(server.handover());
     println!(
         "echo_server listening on {}{} with {} IO threads (Ctrl+C to stop)",
         server.local_addr(),

@@ -78,6 +78,7 @@ mod conn;
 pub mod context;
 mod io;
 pub mod logger;
+mod proxy;
 mod reactor;
 mod server;
 mod sys;
@@ -104,11 +105,17 @@ pub use context::{run_cancellable, run_cancellable_with, run_with_timeout, Conte
 pub use io::buffer::Buffer;
 pub use io::buffer_pool::BufferPool;
 pub use logger::{AsyncLogger, InitError, LogLine, LoggerBuilder, LoggerGuard, LoggerStats};
+pub use proxy::{
+    encode_proxy_v1, encode_proxy_v2, encode_proxy_v2_local, parse_proxy_header, Parsed, ProxyCommand, ProxyError,
+    ProxyHeader, ProxyVersion, MAX_V1_HEADER, MAX_V2_HEADER,
+};
 pub use reactor::config::PanicPolicy;
 pub use reactor::handler::{IoHandler, LoopCtx, LoopHandle};
 pub use reactor::shutdown::Shutdown;
-pub use reactor::signal::{on_termination, SignalShutdown};
+pub use reactor::signal::{on_restart_signal, on_termination, SignalShutdown};
 pub use server::config::ServerConfig;
+pub use server::handover::Handover;
+pub use server::listeners::{ListenerSource, Listeners};
 pub use server::strategy::AcceptStrategy;
 pub use server::tcp_server::{EpollTPServer, ServerHandle};
 pub use tls::error::TlsError;

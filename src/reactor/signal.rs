@@ -54,6 +54,7 @@ where
     set.add(Signal::SIGTERM);
     set.thread_block().map_err(io::Error::from)?;
     std::thread::Builder::new().name("kingpin-signal".into()).spawn(move || {
+        block_watched();
         let mut on_signal = Some(on_signal);
         loop {
             match set.wait() {
@@ -75,6 +76,50 @@ where
         }
     })?;
     Ok(())
+}
+
+/// Calls `on_signal` on a dedicated thread each time the process gets `SIGUSR2` — the signal
+/// nginx uses to start a new binary — e.g. to hand the listening sockets to a successor
+/// ([`crate::Handover`]). Like [`on_termination`], it blocks the signal in the calling thread:
+/// **call it from `main` before starting threads** — before [`SignalShutdown::install`] too,
+/// whose thread would otherwise take the signal and die of it.
+///
+/// # Errors
+/// When the signal mask cannot be set or the thread cannot be spawned.
+pub fn on_restart_signal<F>(mut on_signal: F) -> io::Result<()>
+where
+    F: FnMut() + Send + 'static,
+{
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGUSR2);
+    set.thread_block().map_err(io::Error::from)?;
+    std::thread::Builder::new().name("kingpin-restart".into()).spawn(move || loop {
+        block_watched();
+        match set.wait() {
+            Ok(_) => {
+                log::info!(target: "kingpin::signal", "SIGUSR2: handing over to a new process");
+                on_signal();
+            }
+            Err(e) => {
+                log::error!(target: "kingpin::signal", "sigwait: {e}");
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Blocks, in a watcher thread, every signal some watcher waits for: a signal meant for one
+/// watcher must never land on another's thread (where its default action would kill the
+/// process), whichever was started first.
+fn block_watched() {
+    let mut all = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR2] {
+        all.add(s);
+    }
+    if let Err(e) = all.thread_block() {
+        log::error!(target: "kingpin::signal", "blocking signals in a watcher thread: {e}");
+    }
 }
 
 /// Ctrl+C (`SIGINT`) and `SIGTERM` shut a server or client down gracefully: the usual wiring

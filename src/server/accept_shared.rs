@@ -41,6 +41,8 @@ pub(crate) struct AcceptShared {
     pub(crate) peers: Peers,
     /// The listener was stopped (shutdown).
     stopped: AtomicBool,
+    /// The listeners were handed to a successor: shutdown leaves them listening.
+    handed_over: AtomicBool,
 }
 
 impl AcceptShared {
@@ -53,6 +55,7 @@ impl AcceptShared {
             lock: Arc::new(Mutex::new(AcceptState::new())),
             peers,
             stopped: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
         }
     }
 
@@ -75,10 +78,28 @@ impl AcceptShared {
         self.stopped.load(Ordering::Acquire)
     }
 
+    /// The listening descriptors (to hand over).
+    pub(crate) fn listener_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.listeners.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+
+    /// Whether the listeners were handed to a successor.
+    pub(crate) fn is_handed_over(&self) -> bool {
+        self.handed_over.load(Ordering::Acquire)
+    }
+
+    /// A successor accepts on the listeners now: the coming shutdown must leave them listening
+    /// (their queue is the successor's), only closing this process's descriptors.
+    pub(crate) fn hand_over(&self) {
+        self.handed_over.store(true, Ordering::Release);
+    }
+
     /// Stops the listeners for good (once, whoever calls first): connections still queued are
-    /// reset and new ones refused at once instead of waiting for a server that is going away.
+    /// reset and new ones refused at once instead of waiting for a server that is going away —
+    /// unless they were handed over, when they stay listening for the successor.
     pub(crate) fn stop(&self) {
-        if !self.stopped.swap(true, Ordering::AcqRel) {
+        if !self.stopped.swap(true, Ordering::AcqRel) && !self.handed_over.load(Ordering::Acquire) {
             for l in &self.listeners {
                 if let Err(e) = sys::stop_listening(l.as_fd()) {
                     log::debug!(target: "kingpin::accept", "stopping a listener: {e}");

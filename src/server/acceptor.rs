@@ -205,7 +205,7 @@ impl Acceptor {
         self.enabled = false;
         self.guard = None;
         self.unregister(core);
-        if self.shared.strategy() == AcceptStrategy::ReusePort {
+        if self.shared.strategy() == AcceptStrategy::ReusePort && !self.shared.is_handed_over() {
             if let Err(e) = sys::stop_listening(self.shared.listener(self.index)) {
                 log::debug!(target: "kingpin::accept", "loop {}: stopping its listener: {e}", self.index);
             }

@@ -3,9 +3,12 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use super::listeners::Listeners;
 use super::strategy::AcceptStrategy;
 use crate::reactor::config::{loop_setters, LoopConfig};
 use crate::tls::TlsServerSetup;
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 /// Settings of an [`crate::EpollTPServer`], built by chained setters.
 ///
@@ -34,6 +37,8 @@ pub struct ServerConfig {
     pub(crate) budget_stall: Duration,
     pub(crate) lp: LoopConfig,
     pub(crate) tls: Option<TlsServerSetup>,
+    /// Listening sockets to use instead of binding `addr` (taken by the first `start`).
+    pub(crate) listeners: Option<Arc<Mutex<Option<Listeners>>>>,
 }
 
 /// The default memory budget: with the default per-connection limits (1 MiB of input, 64 KiB
@@ -72,6 +77,7 @@ impl ServerConfig {
             budget_stall: Duration::from_secs(10),
             lp: LoopConfig::default(),
             tls: None,
+            listeners: None,
         }
     }
 
@@ -84,6 +90,17 @@ impl ServerConfig {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: std::sync::Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(TlsServerSetup(config));
+        self
+    }
+
+    /// Accepts on `listeners` (systemd's, a predecessor's, or the program's own; see
+    /// [`Listeners::from_env`]) instead of binding the configured address. With
+    /// [`AcceptStrategy::ReusePort`], each IO thread takes the listeners in turn. A successor
+    /// started by [`crate::Handover`] is told its predecessor's listeners this way, and tells
+    /// it when it accepts.
+    pub fn listeners(mut self, listeners: Listeners) -> Self {
+        self.addr = listeners.local_addr();
+        self.listeners = Some(Arc::new(Mutex::new(Some(listeners))));
         self
     }
 

@@ -6,5 +6,7 @@
 pub(crate) mod accept_shared;
 pub(crate) mod acceptor;
 pub(crate) mod config;
+pub(crate) mod handover;
+pub(crate) mod listeners;
 pub(crate) mod strategy;
 pub(crate) mod tcp_server;

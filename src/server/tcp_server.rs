@@ -9,6 +9,8 @@ use std::sync::Arc;
 use super::accept_shared::AcceptShared;
 use super::acceptor::{AcceptConfig, Acceptor};
 use super::config::ServerConfig;
+use super::handover::Handover;
+use super::listeners::Listeners;
 use super::strategy::AcceptStrategy;
 use crate::base::per_ip::PerIp;
 use crate::base::stats::Stats;
@@ -85,10 +87,18 @@ impl<H: IoHandler> EpollTPServer<H> {
     pub fn start(self) -> io::Result<ServerHandle<H>> {
         let cfg = self.config;
         let reuse_port = cfg.accept_strategy == AcceptStrategy::ReusePort;
-        let first = sys::tcp_listen(&cfg.addr, cfg.backlog, reuse_port)?;
-        let local_addr = sys::local_addr(first.as_fd())?;
-        let mut listeners = vec![first];
-        if reuse_port {
+        let given = match &cfg.listeners {
+            Some(slot) => Some(slot.lock().take().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "these listeners were taken by another server's start")
+            })?),
+            None => None,
+        };
+        let (mut listeners, ready) = match given {
+            Some(Listeners { fds, ready, .. }) => (fds, ready),
+            None => (vec![sys::tcp_listen(&cfg.addr, cfg.backlog, reuse_port)?], None),
+        };
+        let local_addr = sys::local_addr(listeners[0].as_fd())?;
+        if reuse_port && ready.is_none() && cfg.listeners.is_none() {
             // One listener per thread, all on the address the first one got (its port too).
             for _ in 1..cfg.threads {
                 listeners.push(sys::tcp_listen(&local_addr, cfg.backlog, true)?);
@@ -102,6 +112,7 @@ impl<H: IoHandler> EpollTPServer<H> {
             }
         }
         let shared = Arc::new(AcceptShared::new(cfg.accept_strategy, listeners, LoopGroup::peers(&parts)));
+        let shared_for_handle = shared.clone();
         let accept_cfg = AcceptConfig {
             batch: cfg.accept_batch,
             max_connections: cfg.max_connections,
@@ -115,7 +126,13 @@ impl<H: IoHandler> EpollTPServer<H> {
             (factory(), Acceptor::new(shared.clone(), index, accept_cfg.clone()))
         })?;
         log::info!(target: "kingpin::server", "listening on {local_addr} with {} IO threads", cfg.threads);
-        Ok(ServerHandle { local_addr, group })
+        if let Some(ready) = ready {
+            // The predecessor waits for this byte to stop accepting.
+            if let Err(e) = std::io::Write::write_all(&mut std::fs::File::from(ready), b"R") {
+                log::warn!(target: "kingpin::server", "telling the predecessor we accept: {e}");
+            }
+        }
+        Ok(ServerHandle { local_addr, group, shared: shared_for_handle })
     }
 
     /// Starts the server and blocks until it has shut down (see [`ServerHandle::join`]).
@@ -139,6 +156,7 @@ impl<H> fmt::Debug for EpollTPServer<H> {
 pub struct ServerHandle<H: IoHandler> {
     local_addr: SocketAddr,
     group: LoopGroup<H>,
+    shared: Arc<AcceptShared>,
 }
 
 impl<H: IoHandler> ServerHandle<H> {
@@ -172,6 +190,13 @@ impl<H: IoHandler> ServerHandle<H> {
     /// See [`Shutdown::shutdown`].
     pub fn shutdown(&self) {
         self.shutdown_handle().shutdown();
+    }
+
+    /// A cloneable, `Send + Sync` way to hand the listening sockets to a successor process
+    /// and drain (a zero-downtime restart), e.g. for a `SIGUSR2` handler: see
+    /// [`Handover::hand_over`].
+    pub fn handover(&self) -> Handover {
+        Handover { shared: self.shared.clone(), shutdown: self.shutdown_handle() }
     }
 
     /// A cloneable, `Send + Sync` trigger for shutdown, e.g. for a Ctrl+C handler.

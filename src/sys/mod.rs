@@ -12,6 +12,7 @@ mod addr;
 mod cvt;
 mod epoll;
 mod eventfd;
+mod fd;
 mod rw;
 mod socket;
 mod thread;
@@ -22,6 +23,7 @@ pub(crate) use epoll::{
     EPOLLEXCLUSIVE, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP,
 };
 pub(crate) use eventfd::{eventfd, eventfd_read, eventfd_write};
+pub(crate) use fd::{adopt, getpid, keep_across_exec, listening_tcp_addr, pipe, set_nonblocking};
 pub(crate) use rw::{readv, recv, send, sendfile, writev};
 pub(crate) use socket::{
     accept, connect, set_nodelay, shutdown_write, stop_listening, take_socket_error, tcp_listen, tcp_socket,

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("work", 2),
     ("codec", 3),
     ("tls", 3),
+    ("proxy", 3),
     ("context.rs", 3),
     ("conn", 4),
     ("reactor", 5),

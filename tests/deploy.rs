@@ -1,0 +1,288 @@
+//! Deployment beyond one process: socket activation (`LISTEN_FDS`/`LISTEN_PID`), a
+//! zero-downtime restart (`SIGUSR2`: the listener handed to a new copy of the program, the old
+//! one draining), and several processes sharing a port with `SO_REUSEPORT` — with the
+//! `echo_server` example, as a user runs it.
+
+#[path = "util/bin.rs"]
+mod bin;
+mod util;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bin::{example, wait_bounded, KillOnDrop};
+use util::{pattern, wait_until, IO_TIMEOUT};
+
+/// Reads lines of the server's output until one contains `needle` (bounded).
+fn line_with(out: &mut BufReader<ChildStdout>, needle: &str) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The read blocks; a scoped thread is not possible with a borrowed reader, so read here
+    // with a deadline checked between lines (the server prints a line at least at start).
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).expect("read the server's output");
+        assert!(n > 0, "the server's output ended before a line with {needle:?}");
+        if line.contains(needle) {
+            let _ = tx.send(());
+            drop(rx);
+            return line;
+        }
+        assert!(Instant::now() < deadline, "no line with {needle:?} in time");
+    }
+}
+
+fn addr_in(line: &str) -> SocketAddr {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .expect("an address")
+}
+
+/// A copy of the listener's descriptor that children inherit, numbered 10 or above (so that
+/// the shell can move it to 3 without clobbering anything).
+fn inheritable(l: &TcpListener) -> std::os::fd::OwnedFd {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::FromRawFd;
+    let raw = fcntl(l, FcntlArg::F_DUPFD(10)).unwrap(); // no FD_CLOEXEC on the copy
+                                                        // SAFETY: F_DUPFD just returned this new descriptor, owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) }
+}
+
+/// The example binary, built once for this test process.
+fn echo_server() -> std::path::PathBuf {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| example("echo_server")).clone()
+}
+
+/// Runs `echo_server` as systemd would: the socket on descriptor 3, `LISTEN_FDS=1` and
+/// `LISTEN_PID` its own pid (the shell's, which `exec` keeps), plus `extra` shell words.
+fn activated(listener: Option<&std::os::fd::OwnedFd>, env: &str) -> Command {
+    let fd = listener.map_or("-".to_string(), |l| l.as_raw_fd().to_string());
+    // The redirections go on the `exec` of the server itself (a shell may make the descriptors
+    // of a bare `exec 3<&N` close-on-exec).
+    let script = match listener {
+        Some(_) => format!("eval \"{env} exec \\\"\\$0\\\" --threads 1 3<&$1 $1<&-\""),
+        None => format!("{env} exec \"$0\" --threads 1 3</dev/null"),
+    };
+    let mut cmd = Command::new("bash"); // dash takes only one-digit descriptors in redirections
+    cmd.args(["-c", &script, echo_server().to_str().unwrap(), &fd]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+#[test]
+fn socket_activation_serves_on_the_passed_socket_and_refuses_wrong_variables() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let passed = inheritable(&listener);
+    let mut server = KillOnDrop(Some(activated(Some(&passed), "LISTEN_PID=\\$\\$ LISTEN_FDS=1").spawn().unwrap()));
+    drop((passed, listener)); // the server owns the socket now
+    let mut out = BufReader::new(server.0.as_mut().unwrap().stdout.take().unwrap());
+    let line = line_with(&mut out, "listening on");
+    assert_eq!(addr_in(&line), addr, "it serves on the passed socket, not --addr's");
+    let mut c = util::connect(addr);
+    assert_eq!(util::echo_round_trip(&mut c, b"activated"), b"activated");
+
+    for (env, expect) in [
+        ("LISTEN_FDS=1", "LISTEN_FDS is set without LISTEN_PID"),
+        ("LISTEN_PID=$$", "LISTEN_PID is set without LISTEN_FDS"),
+        ("LISTEN_PID=1 LISTEN_FDS=1", "LISTEN_PID=1 names another process"),
+        ("LISTEN_PID=$$ LISTEN_FDS=x", "LISTEN_FDS=\"x\": not a number"),
+        ("LISTEN_PID=$$ LISTEN_FDS=1", "descriptor 3: not a socket"),
+    ] {
+        let out = activated(None, env).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{env}: {err}");
+        assert!(err.contains(expect), "{env}: expected {expect:?} in {err:?}");
+        assert_eq!(err.lines().count(), 1, "{env}: one line: {err:?}");
+    }
+}
+
+/// What the load saw.
+#[derive(Default)]
+struct Load {
+    round_trips: AtomicU64,
+    new_connections: AtomicU64,
+    refused: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One echo over `conn` (a new connection when `None` or after the server closed it before
+/// answering — a retry, as an HTTP client retries an idempotent request): `Ok` when the whole
+/// echo came back, byte-exact.
+fn request(addr: SocketAddr, conn: &mut Option<TcpStream>, msg: &[u8], load: &Load) -> Result<(), String> {
+    for _ in 0..3 {
+        if conn.is_none() {
+            match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    s.set_nodelay(true).unwrap();
+                    load.new_connections.fetch_add(1, Relaxed);
+                    *conn = Some(s);
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                    load.refused.fetch_add(1, Relaxed);
+                    return Err(format!("connect refused: {e}"));
+                }
+                Err(e) => return Err(format!("connect: {e}")),
+            }
+        }
+        let s = conn.as_mut().unwrap();
+        let mut got = vec![0; msg.len()];
+        let mut n = 0;
+        let sent = s.write_all(msg);
+        while sent.is_ok() && n < got.len() {
+            match s.read(&mut got[n..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+        }
+        if n == msg.len() {
+            return if got == msg { Ok(()) } else { Err("the echo differs".into()) };
+        }
+        if n > 0 {
+            return Err(format!("the connection ended after {n} of {} bytes", msg.len()));
+        }
+        // Closed before answering (the old server draining): retry on a new connection.
+        load.retried.fetch_add(1, Relaxed);
+        *conn = None;
+    }
+    Err("three connections in a row closed before answering".into())
+}
+
+/// 50 clients for about 6 s — keep-alive round trips and a new connection every third
+/// request — with `SIGUSR2` in the middle: not one connect refused, not one request failed;
+/// the old process drains and exits; only the listener crosses into the new one.
+#[test]
+fn a_restart_under_load_drops_nothing() {
+    let mut cmd = Command::new(echo_server());
+    cmd.args(["--addr", "127.0.0.1:0", "--threads", "2", "--max-conns-per-ip", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut old = KillOnDrop(Some(cmd.spawn().unwrap()));
+    let old_pid = old.0.as_ref().unwrap().id();
+    let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
+    let addr = addr_in(&line_with(&mut out, "listening on"));
+
+    let load = Arc::new(Load::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..50u64)
+        .map(|i| {
+            let (load, stop) = (load.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut conn = None;
+                let mut k = 0u64;
+                let mut errors = Vec::new();
+                while !stop.load(Relaxed) {
+                    k += 1;
+                    if k % 3 == 0 {
+                        conn = None; // a new connection for this one
+                    }
+                    let msg = pattern(100 + (k % 50) as usize, i * 1_000_000 + k);
+                    match request(addr, &mut conn, &msg, &load) {
+                        Ok(()) => {
+                            load.round_trips.fetch_add(1, Relaxed);
+                        }
+                        Err(e) => {
+                            load.failed.fetch_add(1, Relaxed);
+                            errors.push(e);
+                            conn = None;
+                        }
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let before = load.round_trips.load(Relaxed);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_pid as i32), nix::sys::signal::Signal::SIGUSR2).unwrap();
+    let handed = line_with(&mut out, "handed over to process");
+    let new_pid: u32 =
+        handed.split("process ").nth(1).and_then(|r| r.split(';').next()).and_then(|p| p.parse().ok()).unwrap();
+    let mut successor = KillOnDrop(None);
+    let _ = &mut successor;
+    // The old process drains and exits on its own.
+    let status = wait_bounded(old.0.as_mut().unwrap(), Duration::from_secs(15), "the old server");
+    assert!(status.success(), "the old server: {status}");
+    std::thread::sleep(Duration::from_secs(2)); // load on the new one alone
+    stop.store(true, Relaxed);
+    let errors: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let after = load.round_trips.load(Relaxed);
+    eprintln!(
+        "restart under load: {after} round trips ({before} before the signal), {} new connections, {} retried, {} refused, {} failed",
+        load.new_connections.load(Relaxed),
+        load.retried.load(Relaxed),
+        load.refused.load(Relaxed),
+        load.failed.load(Relaxed)
+    );
+    assert_eq!(load.refused.load(Relaxed), 0, "refused connects");
+    assert!(errors.is_empty(), "failed requests: {:?}", &errors[..errors.len().min(5)]);
+    assert!(after > before + 100, "the new server served: {before} → {after}");
+
+    // Only the listener crossed: once the clients are gone, the new process holds one socket.
+    let sockets = || {
+        std::fs::read_dir(format!("/proc/{new_pid}/fd"))
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter(|l| l.to_string_lossy().starts_with("socket:"))
+                    .count()
+            })
+            .unwrap_or(usize::MAX)
+    };
+    wait_until(Duration::from_secs(10), "the new server to hold only its listener", || sockets() == 1);
+    let mut c = util::connect(addr);
+    assert_eq!(util::echo_round_trip(&mut c, b"still here"), b"still here");
+    drop(c);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(new_pid as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_until(Duration::from_secs(15), "the new server to stop", || {
+        !std::path::Path::new(&format!("/proc/{new_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{new_pid}/stat")).map_or(true, |s| s.contains(") Z"))
+    });
+}
+
+/// Two processes on one port with `SO_REUSEPORT`: the kernel spreads the connections over
+/// both, and each serves its own.
+#[test]
+fn two_processes_share_a_port_with_reuseport() {
+    let start = |addr: &str| -> (KillOnDrop, BufReader<ChildStdout>, SocketAddr) {
+        let mut cmd = Command::new(echo_server());
+        cmd.args(["--addr", addr, "--threads", "1", "--accept", "reuseport", "--max-conns-per-ip", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child: Child = cmd.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let a = addr_in(&line_with(&mut out, "listening on"));
+        (KillOnDrop(Some(child)), out, a)
+    };
+    let (mut first, mut out1, addr) = start("127.0.0.1:0");
+    let (mut second, mut out2, addr2) = start(&addr.to_string());
+    assert_eq!(addr, addr2);
+    for i in 0..200u64 {
+        let mut c = util::connect(addr);
+        let msg = pattern(64, i);
+        assert_eq!(util::echo_round_trip(&mut c, &msg), msg);
+    }
+    let mut accepted = Vec::new();
+    for (server, out) in [(&mut first, &mut out1), (&mut second, &mut out2)] {
+        let child = server.0.as_mut().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+            .unwrap();
+        let line = line_with(out, "connections accepted per IO thread");
+        let n: u64 = line.rsplit(':').next().unwrap().split_whitespace().map(|n| n.parse::<u64>().unwrap()).sum();
+        accepted.push(n);
+        wait_bounded(child, Duration::from_secs(15), "a reuseport server");
+    }
+    assert_eq!(accepted.iter().sum::<u64>(), 200, "{accepted:?}");
+    assert!(accepted.iter().all(|&n| n > 0), "the kernel spread the connections: {accepted:?}");
+}
