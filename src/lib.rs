@@ -116,6 +116,7 @@ pub use reactor::signal::{on_restart_signal, on_termination, SignalShutdown};
 pub use server::config::ServerConfig;
 pub use server::handover::Handover;
 pub use server::listeners::{ListenerSource, Listeners};
+pub use server::proxy_protocol::ProxyProtocol;
 pub use server::strategy::AcceptStrategy;
 pub use server::tcp_server::{EpollTPServer, ServerHandle};
 pub use tls::error::TlsError;

@@ -31,6 +31,7 @@ struct Counters {
     failed: AtomicU64,
     tls_handshakes: AtomicU64,
     tls_failures: AtomicU64,
+    proxy_failures: AtomicU64,
 }
 
 impl LoopStats {
@@ -127,6 +128,10 @@ impl LoopStats {
         self.inner.tls_failures.fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn on_proxy_failure(&self) {
+        self.inner.proxy_failures.fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn on_accept_error(&self) {
         self.inner.accept_errors.fetch_add(1, Relaxed);
     }
@@ -155,6 +160,7 @@ impl LoopStats {
             workers_busy: 0,
             tls_handshakes: c.tls_handshakes.load(Relaxed),
             tls_handshake_failures: c.tls_failures.load(Relaxed),
+            proxy_header_failures: c.proxy_failures.load(Relaxed),
         }
     }
 }
@@ -214,6 +220,9 @@ pub struct Stats {
     /// TLS connections closed before their handshake completed: refused by rustls (not TLS,
     /// an untrusted certificate, nothing in common…), out of time, or ended by the peer.
     pub tls_handshake_failures: u64,
+    /// Connections closed because their PROXY protocol header was malformed, too long, or did
+    /// not come in time (see [`crate::ServerConfig::proxy_protocol`]).
+    pub proxy_header_failures: u64,
 }
 
 impl std::ops::Add for Stats {
@@ -241,6 +250,7 @@ impl std::ops::Add for Stats {
             workers_busy: self.workers_busy + o.workers_busy,
             tls_handshakes: self.tls_handshakes + o.tls_handshakes,
             tls_handshake_failures: self.tls_handshake_failures + o.tls_handshake_failures,
+            proxy_header_failures: self.proxy_header_failures + o.proxy_header_failures,
         }
     }
 }

@@ -181,7 +181,7 @@ impl Connector {
                 }
             },
         };
-        let incoming = Incoming { origin: Origin::Connected(ticket), tls };
+        let incoming = Incoming { origin: Origin::Connected(ticket), tls, proxy: None };
         if let Err((error, Some(ticket))) = add_connection(h, core, fd, peer, incoming) {
             self.retry_or_report(h, core, ticket, addr, error, attempt);
         }

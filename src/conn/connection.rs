@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::env::{ConnTimer, Env};
 use super::handle::ConnShared;
 use super::idle::{IdleState, IdleTimeouts};
+use super::intro::{Proxied, ProxyWait};
 use super::outbound::Outbound;
 use super::state::{ConnState, Water};
 use super::target::Ticket;
@@ -58,7 +59,11 @@ pub(crate) struct Connection<S> {
     pub(crate) ticket: Option<Ticket>,
     /// Its place in its peer address's count (a server's, when that is limited); given back
     /// when the connection is dropped.
-    _ip_slot: Option<IpSlot>,
+    pub(crate) ip_slot: Option<IpSlot>,
+    /// Waiting for a PROXY protocol header (the handler meets the connection after it).
+    pub(crate) proxy_wait: Option<ProxyWait>,
+    /// What the PROXY header said, when one came: `peer` is then the client it named.
+    pub(crate) proxied: Option<Box<Proxied>>,
     /// Idle timeouts, the activity they watch, and the pending check.
     pub(crate) idle: Option<IdleState>,
     /// Timers set with [`crate::Conn::set_timer`] that may still be pending: cancelled at
@@ -94,7 +99,9 @@ impl<S> Connection<S> {
             user,
             shared: None,
             ticket,
-            _ip_slot: ip_slot,
+            ip_slot,
+            proxy_wait: None,
+            proxied: None,
             idle: None,
             user_timers: Vec::new(),
             held: 0,
@@ -147,9 +154,15 @@ impl<S> Connection<S> {
         }
     }
 
-    /// Whether its TLS handshake is under way (the handler has not met it yet).
+    /// Whether its TLS handshake is under way.
     pub(crate) fn is_handshaking(&self) -> bool {
         self.out.tls.as_ref().is_some_and(|t| t.is_handshaking())
+    }
+
+    /// Whether the handler has not met it yet: its PROXY header or its TLS handshake is still
+    /// to come. No callback runs for it meanwhile.
+    pub(crate) fn is_introducing(&self) -> bool {
+        self.proxy_wait.is_some() || self.is_handshaking()
     }
 
     /// Buffer capacity held by the connection now.

@@ -8,6 +8,7 @@ pub(crate) mod env;
 pub(crate) mod handle;
 pub(crate) mod idle;
 pub(crate) mod inbox;
+pub(crate) mod intro;
 pub(crate) mod job;
 pub(crate) mod outbound;
 pub(crate) mod state;

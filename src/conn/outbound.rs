@@ -179,6 +179,14 @@ impl Outbound {
         }
     }
 
+    /// Queues `data` as it is, even on a TLS connection (a PROXY protocol header, which goes
+    /// before the handshake); written by the next flush.
+    pub(crate) fn send_raw(&mut self, env: &mut Env, data: &[u8]) {
+        if !data.is_empty() && self.error.is_none() {
+            self.buf.get_or_insert_with(|| env.pool.get()).extend_from_slice(data);
+        }
+    }
+
     /// Queues every readable byte of `input` and empties it. With nothing queued the buffer
     /// itself moves to the output (no copy) and `input` is left `None`.
     pub(crate) fn send_buffer(&mut self, env: &mut Env, input: &mut Option<Buffer>) {

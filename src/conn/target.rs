@@ -30,12 +30,21 @@ pub struct Target {
     reconnect: Option<Reconnect>,
     tag: u64,
     tls: Option<String>,
+    proxy_header: Vec<u8>,
 }
 
 impl Target {
     /// A target at `host:port`, with no first message and no retries.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        Target { host: host.into(), port, first_message: Vec::new(), reconnect: None, tag: 0, tls: None }
+        Target {
+            host: host.into(),
+            port,
+            first_message: Vec::new(),
+            reconnect: None,
+            tag: 0,
+            tls: None,
+            proxy_header: Vec::new(),
+        }
     }
 
     /// Bytes sent as soon as the connection is established, before `on_connect` runs.
@@ -66,6 +75,19 @@ impl Target {
     pub fn tls(mut self, server_name: impl Into<String>) -> Self {
         self.tls = Some(server_name.into());
         self
+    }
+
+    /// Bytes sent first on the connection, before TLS and the first message, as they are: a
+    /// PROXY protocol header for a server behind this client (a proxy written on kingpin),
+    /// e.g. `kingpin::encode_proxy_v2(client, server)`.
+    pub fn proxy_header(mut self, header: impl Into<Vec<u8>>) -> Self {
+        self.proxy_header = header.into();
+        self
+    }
+
+    /// The bytes of [`Target::proxy_header`] (empty: none).
+    pub fn get_proxy_header(&self) -> &[u8] {
+        &self.proxy_header
     }
 
     /// The TLS server name, when the target speaks TLS.

@@ -19,6 +19,7 @@ use super::target::Target;
 use crate::base::slab::ConnId;
 use crate::base::timer::{self, TimerId};
 use crate::io::buffer::Buffer;
+use crate::proxy::ProxyHeader;
 use crate::sys;
 use crate::tls::TlsInfo;
 
@@ -48,7 +49,8 @@ impl<'a, S> Conn<'a, S> {
         self.env.index
     }
 
-    /// The peer's address.
+    /// The peer's address: the client's, as a PROXY protocol header named it, on a server
+    /// behind a load balancer ([`crate::ServerConfig::proxy_protocol`]).
     pub fn peer_addr(&self) -> SocketAddr {
         self.c.peer
     }
@@ -63,6 +65,18 @@ impl<'a, S> Conn<'a, S> {
     /// handshake is done.
     pub fn tls(&self) -> Option<TlsInfo<'_>> {
         self.c.out.tls.as_deref().map(|session| TlsInfo { session })
+    }
+
+    /// The load balancer's address, when a PROXY protocol header named the client (then
+    /// [`Conn::peer_addr`] is the client's); `None` without a header.
+    pub fn proxied_by(&self) -> Option<SocketAddr> {
+        self.c.proxied.as_ref().map(|p| p.via)
+    }
+
+    /// The PROXY protocol header the connection started with, if any (its destination is the
+    /// address the client connected to on the balancer).
+    pub fn proxy_header(&self) -> Option<&ProxyHeader> {
+        self.c.proxied.as_ref().map(|p| &p.header)
     }
 
     /// The local address of the socket.

@@ -50,7 +50,7 @@ pub(crate) fn call<H: IoHandler>(
     f: impl FnOnce(&mut H, &mut Conn<'_, H::ConnState>),
 ) {
     let Some(c) = core.conns.get_mut(id) else { return };
-    if c.is_handshaking() {
+    if c.is_introducing() {
         return; // the handler meets a TLS connection at `on_connect`, once the handshake is done
     }
     let env = &mut core.env;

@@ -14,6 +14,7 @@ use std::panic;
 use super::callback::{call, passively_closed, report_panic};
 use super::handler::{Core, IoHandler};
 use super::loop_core::held_back;
+use super::proxy;
 use super::settle::settle;
 use super::teardown::teardown;
 use super::tls;
@@ -21,6 +22,7 @@ use crate::base::per_ip::IpSlot;
 use crate::base::slab::ConnId;
 use crate::conn::close::CloseReason;
 use crate::conn::connection::{Connection, Readable};
+use crate::conn::intro::ProxyWait;
 use crate::conn::target::Ticket;
 use crate::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP};
 use crate::tls::TlsSession;
@@ -38,11 +40,13 @@ pub(crate) enum Origin {
 pub(crate) struct Incoming {
     pub(crate) origin: Origin,
     pub(crate) tls: Option<Box<TlsSession>>,
+    /// A server's connection that starts with a PROXY protocol header.
+    pub(crate) proxy: Option<ProxyWait>,
 }
 
 impl From<Origin> for Incoming {
     fn from(origin: Origin) -> Self {
-        Incoming { origin, tls: None }
+        Incoming { origin, tls: None, proxy: None }
     }
 }
 
@@ -59,7 +63,7 @@ pub(crate) fn add_connection<H: IoHandler>(
     peer: SocketAddr,
     incoming: impl Into<Incoming>,
 ) -> Result<ConnId, (io::Error, Option<Ticket>)> {
-    let Incoming { origin, tls } = incoming.into();
+    let Incoming { origin, tls, proxy: proxy_wait } = incoming.into();
     let (accepted, ticket, ip_slot) = match origin {
         Origin::Accepted(slot) => (true, None, slot),
         Origin::Connected(ticket) => (false, Some(ticket), None),
@@ -92,16 +96,22 @@ pub(crate) fn add_connection<H: IoHandler>(
     }
     c.interest = interest;
     c.out.tls = tls;
+    c.proxy_wait = proxy_wait;
     let idle = core.cfg.idle;
     if idle.is_enabled() {
         c.watch_idle(&mut core.env, idle);
     }
     core.env.stats.on_open(accepted);
-    let first = c.ticket.as_ref().map(|t| t.target().clone()).filter(|t| !t.get_first_message().is_empty());
-    if let Some(target) = first {
+    let target = c.ticket.as_ref().map(|t| t.target().clone());
+    if let Some(header) = target.as_ref().map(|t| t.get_proxy_header()).filter(|h| !h.is_empty()) {
+        c.out.send_raw(&mut core.env, header); // before everything, TLS included
+    }
+    if let Some(target) = target.filter(|t| !t.get_first_message().is_empty()) {
         c.out.send(&mut core.env, target.get_first_message());
     }
-    if c.out.tls.is_some() {
+    if c.proxy_wait.is_some() {
+        tls::start_intro(core, id); // the header first, then the handshake or `on_connect`
+    } else if c.out.tls.is_some() {
         tls::start(core, id); // `on_connect` once the handshake is done
     } else {
         call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
@@ -150,7 +160,7 @@ fn may_read<S>(c: &Connection<S>, hold_back: bool) -> bool {
     }
     // A TLS handshake is read whatever the flow control: what waits to be sent (a client's
     // first message) cannot leave before it is done.
-    let flowing = (!c.water.pauses() && !hold_back) || c.is_handshaking();
+    let flowing = (!c.water.pauses() && !hold_back) || c.is_introducing();
     c.state.is_reading() && !c.user_paused && (flowing || c.state.is_ending())
 }
 
@@ -160,11 +170,13 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     if !may_read(c, held_back(core.hold_back, c.held)) {
         return;
     }
+    let proxy = c.proxy_wait.is_some();
     let tls = c.out.tls.as_ref().map(|t| t.is_handshaking());
-    // A TLS connection reads ciphertext into its session; the plaintext reaches the input.
+    // A TLS connection reads ciphertext into its session (after its PROXY header, if any);
+    // the plaintext reaches the input.
     let input = match c.out.tls.as_mut() {
-        Some(tls) => tls.cipher_in(&mut core.env.pool),
-        None => c.input.get_or_insert_with(|| core.env.pool.get()),
+        Some(tls) if !proxy => tls.cipher_in(&mut core.env.pool),
+        _ => c.input.get_or_insert_with(|| core.env.pool.get()),
     };
     let result = input.fill_from(c.out.fd.as_fd(), c.last_read as usize, core.read_cap);
     core.env.stats.on_read_call();
@@ -193,6 +205,10 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             // The peer's end: unless half-close is allowed, `settle` closes the connection once
             // it has nothing more to send (buffered output, or a `send_file` in progress).
             c.readable = Readable::Drained;
+            if proxy {
+                // Before its header (a balancer's TCP health check): closed, never met.
+                return c.state.close_now(CloseReason::PeerClosed);
+            }
             if tls == Some(true) {
                 return tls::ended_in_handshake(core, id);
             }
@@ -206,6 +222,9 @@ pub(crate) fn read<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             // (`recv` stops there): it is read on the next turn, as no new edge will say so.
             c.readable = if filled.full || c.state.is_ending() { Readable::Maybe } else { Readable::Drained };
             core.env.stats.add_in(filled.bytes);
+            if proxy {
+                return proxy::received(h, core, id);
+            }
             if tls.is_some() {
                 return tls::received(h, core, id);
             }

@@ -18,6 +18,7 @@ pub(crate) mod loop_group;
 pub(crate) mod mailbox;
 pub(crate) mod memory;
 pub(crate) mod parts;
+pub(crate) mod proxy;
 pub(crate) mod role;
 pub(crate) mod settle;
 pub(crate) mod shutdown;

@@ -104,7 +104,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     }
     let lingering = c.state.is_lingering();
     let may_read = c.state.is_reading() && (!c.user_paused || lingering);
-    let flowing = (!c.water.pauses() && !held_back(core.hold_back, c.held)) || c.is_handshaking();
+    let flowing = (!c.water.pauses() && !held_back(core.hold_back, c.held)) || c.is_introducing();
     if core.cfg.edge_triggered {
         // The interest never changes; input the socket may hold is read on the next turn.
         if may_read && (flowing || lingering || c.state.is_ending()) && c.readable == Readable::Maybe {

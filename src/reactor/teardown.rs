@@ -20,7 +20,7 @@ use crate::tls::TlsError;
 pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, reason: CloseReason) {
     let Some(c) = core.conns.get_mut(id) else { return };
     c.state.set_closed();
-    if c.is_handshaking() {
+    if c.is_introducing() {
         // The handler never saw this connection: no `on_closed`.
         handshake_failed(h, core, id, &reason);
     } else {
@@ -74,6 +74,9 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, 
 /// [`IoHandler::on_connect_failed`].
 fn handshake_failed<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, reason: &CloseReason) {
     let Some(c) = core.conns.get(id) else { return };
+    if c.proxy_wait.is_some() {
+        return; // a PROXY header that never came (or was bad): counted where it was seen
+    }
     if !matches!(reason, CloseReason::Shutdown | CloseReason::ShutdownForced) {
         core.env.stats.on_tls_failure();
     }

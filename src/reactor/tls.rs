@@ -17,6 +17,16 @@ use crate::tls::TlsError;
 pub(crate) fn start<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
     c.out.take_tls_output(&mut core.env);
+    // (A server's TLS hello is read, not sent: nothing to take; the deadline is one.)
+    let at = timer::after(core.env.now, core.cfg.tls_handshake_timeout);
+    let t = core.env.timers.insert(at, None, (id, ConnTimer::Handshake));
+    c.user_timers.push(t);
+}
+
+/// A connection waiting for its PROXY header has just joined its loop: the introduction's
+/// deadline (the handshake's) starts; a TLS session starts with it once the header is in.
+pub(crate) fn start_intro<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
+    let Some(c) = core.conns.get_mut(id) else { return };
     let at = timer::after(core.env.now, core.cfg.tls_handshake_timeout);
     let t = core.env.timers.insert(at, None, (id, ConnTimer::Handshake));
     c.user_timers.push(t);
@@ -60,13 +70,19 @@ pub(crate) fn ended_in_handshake<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
 /// reason it had.
 pub(crate) fn handshake_timeout<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
-    if !c.is_handshaking() {
+    if !c.is_introducing() {
         return;
     }
+    let limit = core.cfg.tls_handshake_timeout;
     let reason = match c.state.take_reason() {
         Some(reason) => reason,
+        None if c.proxy_wait.is_some() => {
+            core.env.stats.on_proxy_failure();
+            log::info!(target: "kingpin::proxy", "conn {id} ({}): closing: no PROXY protocol header within {limit:?}", c.peer);
+            CloseReason::Protocol(format!("no PROXY protocol header within {limit:?}"))
+        }
         None => {
-            let error = TlsError::HandshakeTimeout(core.cfg.tls_handshake_timeout);
+            let error = TlsError::HandshakeTimeout(limit);
             log::info!(target: "kingpin::tls", "conn {id} ({}): closing: {error}", c.peer);
             CloseReason::Tls(error)
         }

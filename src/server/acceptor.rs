@@ -29,10 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::accept_shared::{AcceptGuard, AcceptShared, AcceptState};
+use super::proxy_protocol::ProxyProtocol;
 use super::strategy::AcceptStrategy;
 use crate::base::per_ip::{IpSlot, PerIp};
 use crate::base::stats::LoopStats;
 use crate::base::timer;
+use crate::conn::intro::ProxyWait;
 use crate::reactor::callback::guarded;
 use crate::reactor::dispatch::{add_connection, Incoming, Origin};
 use crate::reactor::handler::{Core, IoHandler};
@@ -57,6 +59,8 @@ pub(crate) struct AcceptConfig {
     pub(crate) error_backoff: Duration,
     /// Every accepted connection speaks TLS with this config, when set.
     pub(crate) tls: Option<TlsServerSetup>,
+    /// Whether connections start with a PROXY protocol header.
+    pub(crate) proxy: ProxyProtocol,
 }
 
 /// How the balance counts a loop's load: its open connections.
@@ -126,6 +130,8 @@ impl Acceptor {
             match sys::accept(listener) {
                 Ok((fd, peer)) if room > 0 => {
                     let slot = match &self.cfg.per_ip {
+                        // Behind a balancer the address to count is the one in the header.
+                        _ if self.cfg.proxy != ProxyProtocol::Off => None,
                         None => None,
                         Some(per_ip) => match per_ip.admit(peer.ip()) {
                             Some(slot) => Some(slot),
@@ -371,8 +377,12 @@ impl<H: IoHandler> Role<H> for Acceptor {
                     continue; // the socket closes
                 }
             };
+            let proxy = match self.cfg.proxy {
+                ProxyProtocol::Off => None,
+                mode => Some(ProxyWait { optional: mode == ProxyProtocol::Optional, per_ip: self.cfg.per_ip.clone() }),
+            };
             // A refusal is logged where it happens; the peer sees the socket close.
-            let _ = add_connection(h, core, fd, peer, Incoming { origin: Origin::Accepted(slot), tls });
+            let _ = add_connection(h, core, fd, peer, Incoming { origin: Origin::Accepted(slot), tls, proxy });
         }
         self.accepted = accepted;
     }

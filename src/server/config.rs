@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use super::listeners::Listeners;
+use super::proxy_protocol::ProxyProtocol;
 use super::strategy::AcceptStrategy;
 use crate::reactor::config::{loop_setters, LoopConfig};
 use crate::tls::TlsServerSetup;
@@ -39,6 +40,7 @@ pub struct ServerConfig {
     pub(crate) tls: Option<TlsServerSetup>,
     /// Listening sockets to use instead of binding `addr` (taken by the first `start`).
     pub(crate) listeners: Option<Arc<Mutex<Option<Listeners>>>>,
+    pub(crate) proxy: ProxyProtocol,
 }
 
 /// The default memory budget: with the default per-connection limits (1 MiB of input, 64 KiB
@@ -78,6 +80,7 @@ impl ServerConfig {
             lp: LoopConfig::default(),
             tls: None,
             listeners: None,
+            proxy: ProxyProtocol::Off,
         }
     }
 
@@ -101,6 +104,19 @@ impl ServerConfig {
     pub fn listeners(mut self, listeners: Listeners) -> Self {
         self.addr = listeners.local_addr();
         self.listeners = Some(Arc::new(Mutex::new(Some(listeners))));
+        self
+    }
+
+    /// Whether connections start with a PROXY protocol header (v1 or v2) from a load balancer
+    /// (default [`ProxyProtocol::Off`]). With a header, [`crate::Conn::peer_addr`] is the
+    /// client's address it carries and [`crate::Conn::proxied_by`] the balancer's;
+    /// `max_connections_per_ip` counts the client's address (not the balancer's, which holds
+    /// them all). The header is read before TLS and before `on_connect`, within
+    /// [`Self::tls_handshake_timeout`]; a split header is waited for; a connection without a
+    /// valid one (when [`ProxyProtocol::Required`]) is closed with a logged reason, counted
+    /// in [`crate::Stats::proxy_header_failures`], and never reaches the handler.
+    pub fn proxy_protocol(mut self, mode: ProxyProtocol) -> Self {
+        self.proxy = mode;
         self
     }
 

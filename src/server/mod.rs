@@ -8,5 +8,6 @@ pub(crate) mod acceptor;
 pub(crate) mod config;
 pub(crate) mod handover;
 pub(crate) mod listeners;
+pub(crate) mod proxy_protocol;
 pub(crate) mod strategy;
 pub(crate) mod tcp_server;

@@ -120,6 +120,7 @@ impl<H: IoHandler> EpollTPServer<H> {
             mutex_delay: cfg.accept_mutex_delay,
             error_backoff: cfg.accept_error_backoff,
             tls: cfg.tls.clone(),
+            proxy: cfg.proxy,
         };
         let factory = self.factory;
         let group = LoopGroup::spawn(parts, &cfg.thread_name, cfg.shutdown_timeout, move |index| {
