@@ -55,6 +55,10 @@ struct Args {
     /// The private key of `--tls-cert` (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Behind a load balancer that sends the PROXY protocol header (HAProxy's `send-proxy` or
+    /// `send-proxy-v2`): `required` or `optional`.
+    #[arg(long, value_parser = ["required", "optional"])]
+    proxy_protocol: Option<String>,
 }
 
 /// Connections accepted by each IO thread, printed when the server stops.
@@ -67,6 +71,9 @@ impl IoHandler for Echo {
 
     fn on_connect(&mut self, conn: &mut Conn<'_>) {
         self.0[conn.loop_index()].fetch_add(1, Relaxed);
+        if let Some(balancer) = conn.proxied_by() {
+            log::debug!(target: "echo_server", "connection from {} via {balancer}", conn.peer_addr());
+        }
     }
 
     fn on_message(&mut self, conn: &mut Conn<'_>) {
@@ -98,6 +105,11 @@ fn run() -> Result<(), String> {
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
+    config = config.proxy_protocol(match args.proxy_protocol.as_deref() {
+        Some("required") => kingpin::ProxyProtocol::Required,
+        Some("optional") => kingpin::ProxyProtocol::Optional,
+        _ => kingpin::ProxyProtocol::Off,
+    });
     if let Some(mode) = &args.epoll {
         config = config.edge_triggered(mode == "edge");
     }

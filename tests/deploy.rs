@@ -5,13 +5,15 @@
 
 #[path = "util/bin.rs"]
 mod bin;
+#[path = "util/echo_load.rs"]
+mod echo_load;
 mod util;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,59 +107,6 @@ fn socket_activation_serves_on_the_passed_socket_and_refuses_wrong_variables() {
     }
 }
 
-/// What the load saw.
-#[derive(Default)]
-struct Load {
-    round_trips: AtomicU64,
-    new_connections: AtomicU64,
-    refused: AtomicU64,
-    retried: AtomicU64,
-    failed: AtomicU64,
-}
-
-/// One echo over `conn` (a new connection when `None` or after the server closed it before
-/// answering — a retry, as an HTTP client retries an idempotent request): `Ok` when the whole
-/// echo came back, byte-exact.
-fn request(addr: SocketAddr, conn: &mut Option<TcpStream>, msg: &[u8], load: &Load) -> Result<(), String> {
-    for _ in 0..3 {
-        if conn.is_none() {
-            match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-                    s.set_nodelay(true).unwrap();
-                    load.new_connections.fetch_add(1, Relaxed);
-                    *conn = Some(s);
-                }
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                    load.refused.fetch_add(1, Relaxed);
-                    return Err(format!("connect refused: {e}"));
-                }
-                Err(e) => return Err(format!("connect: {e}")),
-            }
-        }
-        let s = conn.as_mut().unwrap();
-        let mut got = vec![0; msg.len()];
-        let mut n = 0;
-        let sent = s.write_all(msg);
-        while sent.is_ok() && n < got.len() {
-            match s.read(&mut got[n..]) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => n += k,
-            }
-        }
-        if n == msg.len() {
-            return if got == msg { Ok(()) } else { Err("the echo differs".into()) };
-        }
-        if n > 0 {
-            return Err(format!("the connection ended after {n} of {} bytes", msg.len()));
-        }
-        // Closed before answering (the old server draining): retry on a new connection.
-        load.retried.fetch_add(1, Relaxed);
-        *conn = None;
-    }
-    Err("three connections in a row closed before answering".into())
-}
-
 /// 50 clients for about 6 s — keep-alive round trips and a new connection every third
 /// request — with `SIGUSR2` in the middle: not one connect refused, not one request failed;
 /// the old process drains and exits; only the listener crosses into the new one.
@@ -173,36 +122,8 @@ fn a_restart_under_load_drops_nothing() {
     let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
     let addr = addr_in(&line_with(&mut out, "listening on"));
 
-    let load = Arc::new(Load::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..50u64)
-        .map(|i| {
-            let (load, stop) = (load.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut conn = None;
-                let mut k = 0u64;
-                let mut errors = Vec::new();
-                while !stop.load(Relaxed) {
-                    k += 1;
-                    if k % 3 == 0 {
-                        conn = None; // a new connection for this one
-                    }
-                    let msg = pattern(100 + (k % 50) as usize, i * 1_000_000 + k);
-                    match request(addr, &mut conn, &msg, &load) {
-                        Ok(()) => {
-                            load.round_trips.fetch_add(1, Relaxed);
-                        }
-                        Err(e) => {
-                            load.failed.fetch_add(1, Relaxed);
-                            errors.push(e);
-                            conn = None;
-                        }
-                    }
-                }
-                errors
-            })
-        })
-        .collect();
+    let load = Arc::new(echo_load::Load::default());
+    let clients = echo_load::start(addr, 50, |_| None, &load);
     std::thread::sleep(Duration::from_secs(2));
     let before = load.round_trips.load(Relaxed);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_pid as i32), nix::sys::signal::Signal::SIGUSR2).unwrap();
@@ -215,16 +136,9 @@ fn a_restart_under_load_drops_nothing() {
     let status = wait_bounded(old.0.as_mut().unwrap(), Duration::from_secs(15), "the old server");
     assert!(status.success(), "the old server: {status}");
     std::thread::sleep(Duration::from_secs(2)); // load on the new one alone
-    stop.store(true, Relaxed);
-    let errors: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let errors = echo_load::finish(&load, clients);
     let after = load.round_trips.load(Relaxed);
-    eprintln!(
-        "restart under load: {after} round trips ({before} before the signal), {} new connections, {} retried, {} refused, {} failed",
-        load.new_connections.load(Relaxed),
-        load.retried.load(Relaxed),
-        load.refused.load(Relaxed),
-        load.failed.load(Relaxed)
-    );
+    eprintln!("restart under load: {} ({before} round trips before the signal)", load.summary());
     assert_eq!(load.refused.load(Relaxed), 0, "refused connects");
     assert!(errors.is_empty(), "failed requests: {:?}", &errors[..errors.len().min(5)]);
     assert!(after > before + 100, "the new server served: {before} → {after}");
