@@ -200,3 +200,58 @@ fn two_processes_share_a_port_with_reuseport() {
     assert_eq!(accepted.iter().sum::<u64>(), 200, "{accepted:?}");
     assert!(accepted.iter().all(|&n| n > 0), "the kernel spread the connections: {accepted:?}");
 }
+
+/// `http_server` hands over on `SIGUSR2` too: the successor answers on the same address, the
+/// old process exits.
+#[test]
+fn http_server_restarts_on_sigusr2() {
+    let get = |addr: SocketAddr| -> String {
+        use std::io::{Read, Write};
+        let mut s = util::connect(addr);
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    let mut old = KillOnDrop(Some(
+        Command::new(example("http_server"))
+            .args(["--addr", "127.0.0.1:0", "--threads", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+    let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
+    let line = line_with(&mut out, "listening on");
+    let addr: SocketAddr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap();
+    assert!(get(addr).contains("Hello, kingpin!"));
+    let pid = old.0.as_ref().unwrap().id();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGUSR2).unwrap();
+    let handed = line_with(&mut out, "handed over to process");
+    let new_pid: i32 =
+        handed.split("process ").nth(1).and_then(|r| r.split(';').next()).and_then(|p| p.parse().ok()).unwrap();
+    let _successor = scopeguard(new_pid);
+    assert!(get(addr).contains("Hello, kingpin!"), "the successor answers");
+    let status = wait_bounded(old.0.as_mut().unwrap(), Duration::from_secs(15), "the old http_server");
+    assert!(status.success());
+    assert!(get(addr).contains("Hello, kingpin!"), "the successor answers alone");
+}
+
+/// Kills a process that is not our child (a successor) when the test ends.
+struct Reaper(i32);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+fn scopeguard(pid: i32) -> Reaper {
+    Reaper(pid)
+}

@@ -32,6 +32,14 @@
 //!
 //! A handshake has 10 s to complete; one that fails (not TLS, no common version, a client that
 //! does not trust the certificate) closes only its connection and is logged.
+//!
+//! # Deployment
+//!
+//! Started by systemd with a socket unit (`LISTEN_FDS`), it serves on that socket instead of
+//! binding `--addr`. `kill -USR2 PID` restarts it without refusing or dropping a connection: a
+//! new copy (same arguments) takes over the listening socket, this one drains and exits.
+//! Behind HAProxy's `send-proxy-v2`, `--proxy-protocol required` makes the client's address
+//! the peer's. See docs/deployment.md.
 
 #[path = "../common/cli.rs"]
 #[allow(clippy::duplicate_mod)] // the echo bench includes both servers
@@ -39,6 +47,9 @@ mod cli;
 mod head;
 mod http;
 mod request;
+#[path = "../common/restart.rs"]
+#[allow(clippy::duplicate_mod)] // the benches include both servers
+mod restart;
 #[path = "../common/tls.rs"]
 #[allow(clippy::duplicate_mod)] // the benches include both servers
 mod tls;
@@ -92,6 +103,10 @@ struct Args {
     /// file [default: kingpin-self-signed.pem].
     #[arg(long, value_name = "FILE")]
     self_signed_out: Option<PathBuf>,
+    /// Behind a load balancer that sends the PROXY protocol header (HAProxy's `send-proxy` or
+    /// `send-proxy-v2`): `required` or `optional`.
+    #[arg(long, value_parser = ["required", "optional"])]
+    proxy_protocol: Option<String>,
 }
 
 /// Where `--self-signed` writes its certificate unless told otherwise (current directory).
@@ -187,15 +202,24 @@ fn run() -> Result<(), String> {
     let args = Args::parse();
     // Before anything starts: a bad certificate or flag is the one line printed.
     let tls = tls_from(&args)?;
-    // First, so that every thread started later (the logger's too) leaves the signals to it.
+    // Inherited listening sockets (systemd's, or a predecessor's): reading them edits the
+    // environment, so before any thread starts.
+    let config = restart::inherited_listeners(ServerConfig::new(args.addr))?;
+    // Then the signals, so that every thread started later (the logger's, each other's too)
+    // leaves them to their watchers. SIGUSR2 hands the listeners to a new copy of the program.
+    let handover = restart::on_sigusr2_hand_over("http_server")?;
     let signals = SignalShutdown::install().map_err(cli::context("cannot watch for Ctrl+C"))?;
     let _log = kingpin::LoggerBuilder::new().init().map_err(|e| e.to_string())?;
     // A connection that sends nothing for this long is closed: idle keep-alive connections
     // and clients stuck in the middle of a request head do not pile up.
     // And one address cannot hold every descriptor (slowloris from one host).
     let per_ip = (args.max_conns_per_ip > 0).then_some(args.max_conns_per_ip);
-    let mut config =
-        ServerConfig::new(args.addr).idle_timeouts(IdleTimeouts::read(IDLE_TIMEOUT)).max_connections_per_ip(per_ip);
+    let mut config = config.idle_timeouts(IdleTimeouts::read(IDLE_TIMEOUT)).max_connections_per_ip(per_ip);
+    config = config.proxy_protocol(match args.proxy_protocol.as_deref() {
+        Some("required") => kingpin::ProxyProtocol::Required,
+        Some("optional") => kingpin::ProxyProtocol::Optional,
+        _ => kingpin::ProxyProtocol::Off,
+    });
     if let Some(n) = args.threads {
         config = config.threads(n);
     }
@@ -213,6 +237,7 @@ fn run() -> Result<(), String> {
         .start()
         .map_err(|e| cli::cannot_listen(args.addr, &e))?;
     signals.arm(server.shutdown_handle());
+    let _ = handover.set(server.handover());
     let scheme = if matches!(tls, Tls::Off) { "http" } else { "https" };
     println!(
         "http_server listening on {scheme}://{} with {} IO threads (Ctrl+C to stop)",
