@@ -640,3 +640,115 @@ fn an_idle_close_says_close_notify() {
     server.shutdown();
     server.join().unwrap();
 }
+
+/// Sends 4 MiB in one `send` when asked ("go").
+struct Big;
+
+impl IoHandler for Big {
+    type ConnState = ();
+
+    fn on_message(&mut self, conn: &mut Conn<'_>) {
+        if conn.input().as_slice().ends_with(b"go") {
+            conn.input().clear();
+            conn.send(&pattern(4 << 20, 11));
+        }
+    }
+}
+
+/// Edge-triggered, a send of more records than rustls hands over in one write (64) still all
+/// goes out: the socket is taken as full only when it refuses.
+#[test]
+fn edge_triggered_large_sends_over_tls_all_arrive() {
+    let (config, pem) = certificate();
+    let server = EpollTPServer::from_fn(ServerConfig::default().threads(1).tls(config).edge_triggered(true), || Big)
+        .start()
+        .unwrap();
+    let mut c = tls_connect(server.local_addr(), client_config(&pem, None), "localhost");
+    c.write_all(b"go").unwrap();
+    let mut got = vec![0; 4 << 20];
+    c.read_exact(&mut got).expect("the whole 4 MiB");
+    assert!(got == pattern(4 << 20, 11));
+    server.shutdown();
+    server.join().unwrap();
+}
+
+/// An edge-triggered TLS connection that goes idle holds no ciphertext buffer.
+#[test]
+fn edge_triggered_idle_tls_connections_hold_no_buffer() {
+    let (config, pem) = certificate();
+    let (server, _seen) = echo_server(ServerConfig::default().threads(1).tls(config).edge_triggered(true));
+    let mut clients: Vec<Client> =
+        (0..100).map(|_| tls_connect(server.local_addr(), client_config(&pem, None), "localhost")).collect();
+    for c in &mut clients {
+        let data = pattern(100_000, 5);
+        assert!(round_trip(c, &data) == data);
+    }
+    // The pool keeps at most 4 MiB; 100 idle connections each keeping 64 KiB would be 6.4 MB.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let held = loop {
+        let held = server.stats().buffered_bytes;
+        if held <= 4 << 20 || Instant::now() > deadline {
+            break held;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(held <= 4 << 20, "{held} bytes buffered by 100 idle connections");
+    drop(clients);
+    server.shutdown();
+    server.join().unwrap();
+}
+
+/// A client closing (here: shutting down) during a handshake that cannot complete drops the
+/// first message that waited for it instead of holding the close until the deadline.
+#[test]
+fn a_close_during_the_handshake_does_not_wait_for_it() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mute = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(3)); // reads nothing, answers nothing
+        drop(s);
+    });
+    let (_, pem) = certificate();
+    let seen = Arc::new(ClientSeen::default());
+    let s = seen.clone();
+    let config =
+        ClientConfig::default().threads(1).tls(client_config(&pem, None)).shutdown_timeout(Duration::from_secs(30));
+    let client = EpollTPClient::from_fn(config, move || Asker(s.clone())).start().unwrap();
+    client.add(Target::new("127.0.0.1", port).tls("localhost").first_message(b"hello".to_vec())).unwrap();
+    wait_until(IO_TIMEOUT, "the connection", || client.stats().connections == 1);
+    client.shutdown();
+    wait_until(IO_TIMEOUT, "the failure report", || seen.failures.lock().len() == 1);
+    let failure = seen.failures.lock()[0].clone();
+    assert!(!failure.contains("deadline"), "the close waited for the deadline: {failure}");
+    client.join().unwrap();
+    mute.join().unwrap();
+}
+
+/// A loop's context does not hand out a connection still in its handshake.
+#[test]
+fn the_loop_context_does_not_reach_a_connection_in_its_handshake() {
+    let (server, _seen, _pem) = tls_server(Duration::from_secs(10));
+    let mut s = connect(server.local_addr());
+    s.write_all(&client_hello()[..20]).unwrap();
+    wait_until(IO_TIMEOUT, "the connection", || server.stats().connections == 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    server.loops()[0]
+        .run(move |_h, ctx| {
+            let ids = ctx.conn_ids();
+            let _ = tx.send(ids);
+        })
+        .unwrap();
+    let ids = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    server.loops()[1]
+        .run(move |_h, ctx| {
+            let _ = tx.send(ctx.conn_ids());
+        })
+        .unwrap();
+    let more = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    assert!(ids.is_empty() && more.is_empty(), "met before on_connect: {ids:?} {more:?}");
+    drop(s);
+    server.shutdown();
+    server.join().unwrap();
+}

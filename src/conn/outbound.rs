@@ -86,6 +86,13 @@ impl Outbound {
         }
     }
 
+    /// Gives back a TLS session's empty ciphertext buffer (a read found nothing).
+    pub(crate) fn release_tls_input(&mut self, env: &mut Env) {
+        if let Some(tls) = self.tls.as_mut() {
+            tls.release_empty(&mut env.pool);
+        }
+    }
+
     /// Moves the records the TLS session has ready (handshake, data, alerts) to the output.
     pub(crate) fn take_tls_output(&mut self, env: &mut Env) {
         let Some(tls) = self.tls.as_mut().filter(|t| t.wants_write()) else { return };
@@ -96,6 +103,11 @@ impl Outbound {
     /// after it.
     pub(crate) fn tls_close_notify(&mut self, env: &mut Env) {
         let Some(tls) = self.tls.as_mut() else { return };
+        if tls.is_handshaking() {
+            // Closing stops reading, so the handshake cannot complete: what waited for it
+            // will never be sent, and must not hold the close (or a reset peer) forever.
+            return tls.abandon();
+        }
         tls.seal(&mut env.pool); // what was sent before goes first
         if tls.close_notify() {
             self.take_tls_output(env);
@@ -324,21 +336,20 @@ impl Outbound {
         let Some(tls) = self.tls.as_mut() else { return };
         tls.seal(&mut env.pool);
         if !tls.wants_write() {
+            tls.nothing_held(); // rustls took bytes without a record (e.g. past a key's limit)
             return;
         }
         let queued = self.buf.as_ref().is_some_and(|b| !b.is_empty());
-        if !queued && self.room == Room::Free && self.error.is_none() {
+        // rustls hands over at most 64 records per write: write until it holds none, or the
+        // socket refuses (only a refusal means an `EPOLLOUT` will come, edge-triggered too).
+        while !queued && self.room == Room::Free && self.error.is_none() && tls.wants_write() {
             env.stats.on_write_call();
             match tls.write_to(&mut Socket(self.fd.as_fd())) {
-                Ok(n) => {
-                    if n > 0 {
-                        env.stats.add_out(n);
-                        self.last_write = env.now;
-                    }
-                    if tls.wants_write() {
-                        self.room = Room::Full; // the socket took part of it
-                    }
+                Ok(n) if n > 0 => {
+                    env.stats.add_out(n);
+                    self.last_write = env.now;
                 }
+                Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.room = Room::Full,
                 Err(e) => {
                     self.error = Some(e);

@@ -277,8 +277,8 @@ fn apply<S>(core: &mut LoopCore<S, impl Sized>, cmd: ConnCommand) {
         // Completed by the loop, which has the handler: never here.
         ConnCommand::JobDone(..) => return,
     };
-    let Some(c) = core.conns.get_mut(id) else {
-        log::trace!(target: "kingpin::loop", "command for closed conn {id} dropped");
+    let Some(c) = core.conns.get_mut(id).filter(|c| !c.is_introducing()) else {
+        log::trace!(target: "kingpin::loop", "command for closed (or not yet met) conn {id} dropped");
         return;
     };
     if let (ConnCommand::Send(_, data, Via::Handle), Some(shared)) = (&cmd, &c.shared) {

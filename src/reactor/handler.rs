@@ -337,11 +337,11 @@ impl<H: IoHandler> LoopCtx<'_, H> {
         }
     }
 
-    /// The connection `id` of this loop, if it is still open.
+    /// The connection `id` of this loop, if it is still open (and its handler has met it).
     ///
     /// Sends and closes made through it take effect when the closure or callback returns.
     pub fn conn(&mut self, id: ConnId) -> Option<Conn<'_, H::ConnState>> {
-        let c = self.core.conns.get_mut(id)?;
+        let c = self.core.conns.get_mut(id).filter(|c| !c.is_introducing())?;
         self.core.touched.push(id);
         Some(Conn::new(c, &mut self.core.env))
     }
@@ -372,9 +372,12 @@ impl<H: IoHandler> LoopCtx<'_, H> {
         self.core.conns.len() + self.core.env.stats.connecting() as usize
     }
 
-    /// Ids of every connection this loop holds (connects in progress are not connections yet).
+    /// Ids of every connection this loop holds (connects in progress are not connections yet,
+    /// nor are connections whose PROXY header or TLS handshake is still to come).
     pub fn conn_ids(&self) -> Vec<ConnId> {
-        self.core.conns.ids()
+        let mut ids = self.core.conns.ids();
+        ids.retain(|id| self.core.conns.get(*id).is_some_and(|c| !c.is_introducing()));
+        ids
     }
 
     /// Whether shutdown has begun (no new connections; existing ones are draining).

@@ -134,6 +134,7 @@ pub(crate) fn settle<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) {
             core.env.pool.put(b);
         }
     }
+    c.out.release_tls_input(&mut core.env);
     // Tell its handles what is unsent, and account the buffers it holds (for the budget).
     if let Some(shared) = &c.shared {
         shared.set_unsent(c.out.pending());

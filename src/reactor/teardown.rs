@@ -46,8 +46,10 @@ pub(crate) fn teardown<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId, 
     if let Some(shared) = &c.shared {
         shared.mark_closed();
     }
-    if !matches!(reason, CloseReason::Error(_) | CloseReason::Tls(_)) {
-        c.out.tls_goodbye(); // a close that did not drain (idle, force_close) still says close_notify
+    if matches!(reason, CloseReason::Idle(_) | CloseReason::Local) {
+        // A deliberate close that did not drain (idle, force_close) still says close_notify;
+        // a panic, a limit or an error does not: the peer must see the end as abnormal.
+        c.out.tls_goodbye();
     }
     if let Err(e) = sys::epoll_del(core.epoll.as_fd(), c.out.fd.as_fd()) {
         log::debug!(target: "kingpin::conn", "conn {id}: epoll del: {e}");

@@ -46,10 +46,14 @@ pub(crate) fn received<H: IoHandler>(h: &mut H, core: &mut Core<H>, id: ConnId) 
     };
     if got.established {
         core.env.stats.on_tls_handshake();
+        if let Some(idle) = c.idle.as_mut() {
+            idle.last_read = core.env.now; // the handshake's time is not the handler's idleness
+        }
         call(h, core, id, "on_connect", |h, conn| h.on_connect(conn));
     }
     let Some(c) = core.conns.get_mut(id) else { return };
-    if got.plaintext > 0 && c.state.is_reading() {
+    // (Paused in `on_connect`: the plaintext waits in the input for `resume_reading`.)
+    if got.plaintext > 0 && c.state.is_reading() && !c.user_paused {
         if let Some(idle) = c.idle.as_mut() {
             idle.last_read = core.env.now;
         }

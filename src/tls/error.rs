@@ -11,7 +11,8 @@ pub enum TlsError {
     /// The handshake did not complete within the configured time (see
     /// `tls_handshake_timeout` of [`crate::ServerConfig`] and [`crate::ClientConfig`]).
     HandshakeTimeout(Duration),
-    /// The peer ended the connection or reset it before the handshake completed.
+    /// The peer ended the connection (end of stream) before the handshake completed. (A reset
+    /// is an I/O error: [`crate::CloseReason::Error`], counted as a failed handshake too.)
     HandshakeEof,
     /// The TLS protocol failed: the peer sent something rustls refuses (not TLS at all, a bad
     /// record, a certificate that is not trusted, no protocol or cipher suite in common…), or

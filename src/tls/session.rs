@@ -63,6 +63,18 @@ impl TlsSession {
         self.cin.get_or_insert_with(|| pool.get())
     }
 
+    /// Gives the ciphertext buffer back when it is empty (an idle connection holds none).
+    pub(crate) fn release_empty(&mut self, pool: &mut BufferPool) {
+        if self.cin.as_ref().is_some_and(Buffer::is_empty) {
+            self.drop_input(pool);
+        }
+    }
+
+    /// rustls holds no record: nothing sealed is waiting.
+    pub(crate) fn nothing_held(&mut self) {
+        self.sealed = 0;
+    }
+
     /// Drops the ciphertext read (a lingering close reads only to drop).
     fn drop_input(&mut self, pool: &mut BufferPool) {
         if let Some(b) = self.cin.take() {
