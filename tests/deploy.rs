@@ -57,6 +57,15 @@ fn inheritable(l: &TcpListener) -> std::os::fd::OwnedFd {
     unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) }
 }
 
+/// Held while a descriptor is inheritable and while children are spawned: a child started by
+/// another test meanwhile would inherit that descriptor (tests run in parallel threads).
+static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn spawn(cmd: &mut Command) -> std::process::Child {
+    let _guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+    cmd.spawn().unwrap()
+}
+
 /// The example binary, built once for this test process.
 fn echo_server() -> std::path::PathBuf {
     static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
@@ -83,14 +92,25 @@ fn activated(listener: Option<&std::os::fd::OwnedFd>, env: &str) -> Command {
 fn socket_activation_serves_on_the_passed_socket_and_refuses_wrong_variables() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
     let passed = inheritable(&listener);
     let mut server = KillOnDrop(Some(activated(Some(&passed), "LISTEN_PID=\\$\\$ LISTEN_FDS=1").spawn().unwrap()));
-    drop((passed, listener)); // the server owns the socket now
+    drop(passed); // the server has its own descriptor; `listener` stays, as systemd's does
+    drop(guard);
     let mut out = BufReader::new(server.0.as_mut().unwrap().stdout.take().unwrap());
     let line = line_with(&mut out, "listening on");
     assert_eq!(addr_in(&line), addr, "it serves on the passed socket, not --addr's");
     let mut c = util::connect(addr);
     assert_eq!(util::echo_round_trip(&mut c, b"activated"), b"activated");
+    drop(c);
+    // Stopping the server leaves the socket listening for its other holder (systemd), which
+    // queues connections for the next start instead of refusing them.
+    let child = server.0.as_mut().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_bounded(child, Duration::from_secs(15), "the activated server");
+    let _queued = util::connect(addr);
+    listener.set_nonblocking(false).unwrap();
+    let (_accepted, _) = listener.accept().expect("the socket still listens after the server stopped");
 
     for (env, expect) in [
         ("LISTEN_FDS=1", "LISTEN_FDS is set without LISTEN_PID"),
@@ -99,7 +119,12 @@ fn socket_activation_serves_on_the_passed_socket_and_refuses_wrong_variables() {
         ("LISTEN_PID=$$ LISTEN_FDS=x", "LISTEN_FDS=\"x\": not a number"),
         ("LISTEN_PID=$$ LISTEN_FDS=1", "descriptor 3: not a socket"),
     ] {
-        let out = activated(None, env).output().unwrap();
+        let out = {
+            let _guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+            activated(None, env).spawn().unwrap()
+        }
+        .wait_with_output()
+        .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{env}: {err}");
         assert!(err.contains(expect), "{env}: expected {expect:?} in {err:?}");
@@ -117,7 +142,7 @@ fn a_restart_under_load_drops_nothing() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    let mut old = KillOnDrop(Some(cmd.spawn().unwrap()));
+    let mut old = KillOnDrop(Some(spawn(&mut cmd)));
     let old_pid = old.0.as_ref().unwrap().id();
     let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
     let addr = addr_in(&line_with(&mut out, "listening on"));
@@ -130,9 +155,8 @@ fn a_restart_under_load_drops_nothing() {
     let handed = line_with(&mut out, "handed over to process");
     let new_pid: u32 =
         handed.split("process ").nth(1).and_then(|r| r.split(';').next()).and_then(|p| p.parse().ok()).unwrap();
-    let mut successor = KillOnDrop(None);
-    let _ = &mut successor;
-    // The old process drains and exits on its own.
+    let _successor = scopeguard(new_pid as i32); // killed if the test fails from here on
+                                                 // The old process drains and exits on its own.
     let status = wait_bounded(old.0.as_mut().unwrap(), Duration::from_secs(15), "the old server");
     assert!(status.success(), "the old server: {status}");
     std::thread::sleep(Duration::from_secs(2)); // load on the new one alone
@@ -174,7 +198,7 @@ fn two_processes_share_a_port_with_reuseport() {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let mut child: Child = cmd.spawn().unwrap();
+        let mut child: Child = spawn(&mut cmd);
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let a = addr_in(&line_with(&mut out, "listening on"));
         (KillOnDrop(Some(child)), out, a)
@@ -205,23 +229,29 @@ fn two_processes_share_a_port_with_reuseport() {
 /// old process exits.
 #[test]
 fn http_server_restarts_on_sigusr2() {
+    // A GET, retried (as clients retry an idempotent request) when the connection closes
+    // before any byte of the answer: the old server may take a connection in the instant
+    // before it stops accepting, and closes it unanswered as it drains.
     let get = |addr: SocketAddr| -> String {
         use std::io::{Read, Write};
-        let mut s = util::connect(addr);
-        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-        let mut reply = String::new();
-        s.read_to_string(&mut reply).unwrap();
-        reply
+        for _ in 0..3 {
+            let mut s = util::connect(addr);
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            let mut reply = String::new();
+            let _ = s.read_to_string(&mut reply);
+            if !reply.is_empty() {
+                return reply;
+            }
+        }
+        String::new()
     };
-    let mut old = KillOnDrop(Some(
+    let mut old = KillOnDrop(Some(spawn(
         Command::new(example("http_server"))
             .args(["--addr", "127.0.0.1:0", "--threads", "1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+            .stderr(Stdio::null()),
+    )));
     let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
     let line = line_with(&mut out, "listening on");
     let addr: SocketAddr = line
@@ -248,7 +278,11 @@ struct Reaper(i32);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+        // Only if it is still one of ours (the pid may have been reused once it exited).
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("_server") {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+        }
     }
 }
 

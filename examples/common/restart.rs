@@ -38,7 +38,11 @@ pub fn on_sigusr2_hand_over(name: &'static str) -> Result<Slot, String> {
     kingpin::on_restart_signal(move || {
         let Some(handover) = armed.get() else { return };
         let exe = match std::env::current_exe() {
-            Ok(exe) => exe,
+            // A binary replaced on disk since the start (an upgrade): its path runs the new one.
+            Ok(exe) => match exe.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+                Some(path) => std::path::PathBuf::from(path),
+                None => exe,
+            },
             Err(e) => return eprintln!("{name}: cannot restart: cannot find this program: {e}"),
         };
         let mut successor = Command::new(exe);

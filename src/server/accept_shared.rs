@@ -89,8 +89,9 @@ impl AcceptShared {
         self.handed_over.load(Ordering::Acquire)
     }
 
-    /// A successor accepts on the listeners now: the coming shutdown must leave them listening
-    /// (their queue is the successor's), only closing this process's descriptors.
+    /// The listeners are shared with another process (a successor accepts on them now, or
+    /// they were inherited from systemd or a predecessor): the coming shutdown must leave them
+    /// listening (their queue is the other's), only closing this process's descriptors.
     pub(crate) fn hand_over(&self) {
         self.handed_over.store(true, Ordering::Release);
     }

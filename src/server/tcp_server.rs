@@ -93,10 +93,21 @@ impl<H: IoHandler> EpollTPServer<H> {
             })?),
             None => None,
         };
+        let inherited = given.is_some();
         let (mut listeners, ready) = match given {
             Some(Listeners { fds, ready, .. }) => (fds, ready),
             None => (vec![sys::tcp_listen(&cfg.addr, cfg.backlog, reuse_port)?], None),
         };
+        if listeners.len() > 1 && !reuse_port {
+            // With one shared listener per strategy, the others would never be watched.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} listening sockets given: several need AcceptStrategy::ReusePort (or give one)",
+                    listeners.len()
+                ),
+            ));
+        }
         let local_addr = sys::local_addr(listeners[0].as_fd())?;
         if reuse_port && ready.is_none() && cfg.listeners.is_none() {
             // One listener per thread, all on the address the first one got (its port too).
@@ -112,6 +123,11 @@ impl<H: IoHandler> EpollTPServer<H> {
             }
         }
         let shared = Arc::new(AcceptShared::new(cfg.accept_strategy, listeners, LoopGroup::peers(&parts)));
+        if inherited {
+            // Not ours alone (systemd holds it, or a predecessor did): stopping must not
+            // shut the socket down for its other holders; closing our descriptor is enough.
+            shared.hand_over();
+        }
         let shared_for_handle = shared.clone();
         let accept_cfg = AcceptConfig {
             batch: cfg.accept_batch,
