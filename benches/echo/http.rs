@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::measure::Sample;
 use crate::server::{child_setup, Server, SERVE_ENV};
+use crate::wrk_time::micros;
 
 /// An HTTP server under test.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -133,20 +134,6 @@ struct WrkRun {
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
-}
-
-/// A `wrk` latency like `1.23ms`, `456.00us` or `2.00s`, in µs.
-fn micros(text: &str) -> f64 {
-    let (num, mul) = if let Some(v) = text.strip_suffix("us") {
-        (v, 1.0)
-    } else if let Some(v) = text.strip_suffix("ms") {
-        (v, 1e3)
-    } else if let Some(v) = text.strip_suffix('s') {
-        (v, 1e6)
-    } else {
-        (text, 1.0)
-    };
-    num.parse::<f64>().map_or(f64::NAN, |n| n * mul)
 }
 
 /// Runs `wrk` on one thread, pinned to CPU 0 when `pin`.

@@ -48,6 +48,8 @@ mod report;
 mod server;
 mod svg;
 mod syscalls;
+#[path = "../common/wrk_time.rs"]
+mod wrk_time;
 
 use std::fs;
 use std::io;

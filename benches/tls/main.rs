@@ -32,6 +32,8 @@ mod process;
 mod tls_config;
 #[path = "../peers/tokio_rustls_echo.rs"]
 mod tokio_rustls_echo;
+#[path = "../common/wrk_time.rs"]
+mod wrk_time;
 
 mod bulk;
 mod idle;

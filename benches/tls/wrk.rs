@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::process::{child_setup, Server};
+use crate::wrk_time::micros;
 
 /// What one measured `wrk` run gave.
 #[derive(Clone, Copy, Debug, Default)]
@@ -38,20 +39,6 @@ pub fn missing_tools() -> Option<String> {
         .map(|(tool, _)| tool)
         .collect();
     (!missing.is_empty()).then(|| format!("{} not installed (apt-get install wrk nginx-light)", missing.join(" and ")))
-}
-
-/// A `wrk` latency like `1.23ms`, `456.00us` or `2.00s`, in µs.
-fn micros(text: &str) -> f64 {
-    let (num, mul) = if let Some(v) = text.strip_suffix("us") {
-        (v, 1.0)
-    } else if let Some(v) = text.strip_suffix("ms") {
-        (v, 1e3)
-    } else if let Some(v) = text.strip_suffix('s') {
-        (v, 1e6)
-    } else {
-        (text, 1.0)
-    };
-    num.parse::<f64>().map_or(f64::NAN, |n| n * mul)
 }
 
 /// Runs `wrk` and returns (requests, seconds, p99 µs).

@@ -16,15 +16,12 @@ use crate::tls::TlsError;
 /// the output, and the handshake's timeout starts.
 pub(crate) fn start<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
-    c.out.take_tls_output(&mut core.env);
-    // (A server's TLS hello is read, not sent: nothing to take; the deadline is one.)
-    let at = timer::after(core.env.now, core.cfg.tls_handshake_timeout);
-    let t = core.env.timers.insert(at, None, (id, ConnTimer::Handshake));
-    c.user_timers.push(t);
+    c.out.take_tls_output(&mut core.env); // a client's hello (a server has nothing to send yet)
+    start_intro(core, id);
 }
 
-/// A connection waiting for its PROXY header has just joined its loop: the introduction's
-/// deadline (the handshake's) starts; a TLS session starts with it once the header is in.
+/// A connection the handler has not met yet has just joined its loop: the deadline of its
+/// introduction starts (one timer for its PROXY header and its TLS handshake together).
 pub(crate) fn start_intro<H: IoHandler>(core: &mut Core<H>, id: ConnId) {
     let Some(c) = core.conns.get_mut(id) else { return };
     let at = timer::after(core.env.now, core.cfg.tls_handshake_timeout);
