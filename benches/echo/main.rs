@@ -16,7 +16,10 @@
 //! once in each epoll mode; the peers run `benches/peers/{tokio_echo,mio_echo}.rs`; nginx runs
 //! from its own binary with a generated config. `BENCH_BASELINE=/path/to/echo_server` adds an
 //! echo server built elsewhere (e.g. from an older commit) as one more peer, for before/after
-//! figures from the same run. The servers are pinned to CPU 1, the generator to CPU 0.
+//! figures from the same run. A full run (`--bench`) also measures `examples/cpp/echo_server.cpp`,
+//! the C++ echo server on the C API, built with CMake against the release library (skipped with
+//! the reason printed where `cmake` or `g++` is missing; `BENCH_CPP_ECHO=/path` names a built
+//! one). The servers are pinned to CPU 1, the generator to CPU 0.
 //!
 //! Run: `make bench` or `cargo bench --bench echo` (a few minutes; writes `docs/performance.md`
 //! and `pictures/bench_*.svg`); `BENCH_QUICK=1` runs each shape about a second and writes to

@@ -280,6 +280,14 @@ fn targets(plan: &Plan, results: &Results, http: &HttpResults, http_skipped: Opt
                     1.0,
                     "×",
                 );
+                if results.contains_key(&(index, Kind::Cpp)) {
+                    check(
+                        format!("{name}: C++ echo on the C API, CPU/msg vs the Rust echo_server"),
+                        paired_cpu(results, index, Kind::Cpp, Kind::Kingpin),
+                        1.05,
+                        "×",
+                    );
+                }
             }
             Shape::Churn { .. } => {}
             Shape::Idle { .. } => check(

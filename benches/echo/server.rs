@@ -25,6 +25,8 @@ pub enum Kind {
     Mio,
     /// The binary named by `BENCH_BASELINE` (e.g. `echo_server` built from an older commit).
     Baseline,
+    /// `examples/cpp/echo_server.cpp` on the C API (`libkingpin.so`), built with CMake.
+    Cpp,
 }
 
 impl Kind {
@@ -33,6 +35,9 @@ impl Kind {
         let mut kinds = vec![Kind::Kingpin, Kind::KingpinAlt, Kind::Tokio, Kind::Mio];
         if std::env::var_os(BASELINE_ENV).is_some() {
             kinds.push(Kind::Baseline);
+        }
+        if cpp_echo().is_some() {
+            kinds.push(Kind::Cpp);
         }
         kinds
     }
@@ -45,6 +50,7 @@ impl Kind {
             Kind::Tokio => "tokio",
             Kind::Mio => "mio (bare loop)",
             Kind::Baseline => "kingpin (baseline build)",
+            Kind::Cpp => "kingpin from C++ (examples/cpp)",
         }
     }
 
@@ -56,6 +62,7 @@ impl Kind {
             Kind::Tokio => "tokio",
             Kind::Mio => "mio",
             Kind::Baseline => "baseline",
+            Kind::Cpp => "cpp",
         }
     }
 
@@ -67,6 +74,7 @@ impl Kind {
             Kind::Tokio => "#1f77b4",
             Kind::Mio => "#7f7f7f",
             Kind::Baseline => "#2ca02c",
+            Kind::Cpp => "#9467bd",
         }
     }
 }
@@ -113,6 +121,20 @@ impl Server {
                 ]);
                 c
             }
+            Kind::Cpp => {
+                let mut c = Command::new(cpp_echo().expect("listed only when built"));
+                c.args([
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--threads",
+                    &threads,
+                    "--max-conns-per-ip",
+                    "0",
+                    "--log-level",
+                    "warn",
+                ]);
+                c
+            }
             Kind::Tokio | Kind::Mio => {
                 let mut c = Command::new(std::env::current_exe()?);
                 c.env(SERVE_ENV, kind.key()).args(["--addr", "127.0.0.1:0", "--threads", &threads]);
@@ -121,4 +143,75 @@ impl Server {
         };
         Self::spawn(&mut cmd, kind.name(), pin, log)
     }
+}
+
+/// Set to a built `kingpin_echo_cpp` to use it as the C++ peer instead of building one.
+pub const CPP_ECHO_ENV: &str = "BENCH_CPP_ECHO";
+
+/// The C++ echo server on the C API, built once per run — the release library
+/// (`cargo build --release -p kingpin-capi`), installed under `target/capi-bench/` as
+/// `make install` does, and `examples/cpp` built with CMake against it — or `None` (with the
+/// reason printed) when `cmake` or `g++` is missing or this is not a `--bench` run.
+pub fn cpp_echo() -> Option<&'static PathBuf> {
+    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os(CPP_ECHO_ENV) {
+                return Some(PathBuf::from(path));
+            }
+            if !std::env::args().any(|a| a == "--bench") {
+                return None;
+            }
+            match build_cpp_echo() {
+                Ok(path) => Some(path),
+                Err(why) => {
+                    eprintln!("C++ peer skipped: {why}");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn build_cpp_echo() -> Result<PathBuf, String> {
+    let tool = |name: &str| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !tool("cmake") || !tool("g++") {
+        return Err("cmake or g++ not installed (apt-get install -y cmake g++)".into());
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let work = target.join("capi-bench");
+    let run = |cmd: &mut Command, what: &str| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        }
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(
+        Command::new(cargo).args(["build", "--quiet", "--release", "-p", "kingpin-capi"]).current_dir(root),
+        "cargo build -p kingpin-capi",
+    )?;
+    run(
+        Command::new(root.join("capi/install.sh"))
+            .arg(work.join("prefix"))
+            .arg("release")
+            .env("CARGO_TARGET_DIR", &target),
+        "capi/install.sh",
+    )?;
+    let build = work.join("build");
+    run(
+        Command::new("cmake")
+            .arg("-S")
+            .arg(root.join("examples/cpp"))
+            .arg("-B")
+            .arg(&build)
+            .arg(format!("-DCMAKE_PREFIX_PATH={}", work.join("prefix").display()))
+            .arg("-DCMAKE_BUILD_TYPE=Release"),
+        "cmake configure",
+    )?;
+    run(Command::new("cmake").arg("--build").arg(&build).arg("-j2"), "cmake --build")?;
+    Ok(build.join("kingpin_echo_cpp"))
 }

@@ -10,6 +10,19 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(pub(crate) u64);
 
+impl TimerId {
+    /// The id as a raw `u64`, e.g. to hand it through a C API or keep it in an integer map.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id whose [`TimerId::as_u64`] was `raw`. Ids are never reused within a loop, so a
+    /// value that named no timer of the loop cancels nothing.
+    pub fn from_u64(raw: u64) -> Self {
+        TimerId(raw)
+    }
+}
+
 /// The top bit of an id: which of a loop's queues issued it.
 const TAG_BIT: u64 = 1 << 63;
 
