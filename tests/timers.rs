@@ -188,3 +188,57 @@ fn zero_delay_connection_and_idle_timers_do_not_freeze_their_thread() {
         assert_served(server, served);
     }
 }
+
+/// A connection cancels only timers it set: not another connection's, not the loop's own idle
+/// check, whatever id it is given (ids are small integers, easy to guess or forge).
+#[derive(Default)]
+struct Poacher {
+    /// The first connection's timer, which the second one tries to cancel.
+    victim: Option<kingpin::TimerId>,
+}
+
+impl IoHandler for Poacher {
+    type ConnState = ();
+
+    fn on_connect(&mut self, conn: &mut Conn<'_>) {
+        let mine = conn.set_timer(Duration::from_millis(150), 7);
+        match self.victim {
+            None => self.victim = Some(mine),
+            Some(victim) => {
+                let answer =
+                    [
+                        u8::from(conn.cancel_timer(victim)),
+                        // The ids just below this connection's own: its idle check among them.
+                        u8::from((1..=4).any(|back| {
+                            conn.cancel_timer(kingpin::TimerId::from_u64(mine.as_u64().saturating_sub(back)))
+                        })),
+                    ];
+                conn.send(&answer);
+                assert!(conn.cancel_timer(mine), "its own timer it may cancel");
+            }
+        }
+    }
+
+    fn on_timer(&mut self, conn: &mut Conn<'_>, tag: u64) {
+        conn.send(&[tag as u8]);
+    }
+}
+
+#[test]
+fn a_connection_cancels_only_its_own_timers() {
+    let config =
+        ServerConfig::default().threads(1).idle_timeouts(kingpin::IdleTimeouts::read(Duration::from_millis(400)));
+    let server = EpollTPServer::from_fn(config, Poacher::default).start().unwrap();
+    let mut first = connect(server.local_addr());
+    first.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut second = connect(server.local_addr());
+    second.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(read_n(&mut second, 2), [0, 0], "neither the other's timer nor a loop timer was cancelled");
+    assert_eq!(read_n(&mut first, 1), [7], "the first connection's timer still fired");
+    // The second connection's idle check still runs: it is closed for reading nothing.
+    let mut rest = Vec::new();
+    assert_eq!(second.read_to_end(&mut rest).unwrap(), 0);
+    server.shutdown();
+    server.join().unwrap();
+}

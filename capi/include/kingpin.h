@@ -281,8 +281,10 @@ typedef struct kp_stats {
 } kp_stats;
 
 // Gets each log line (without its newline; `len` bytes, not NUL-terminated) on the logger's
-// backend thread, never on an IO thread: it may block (write to a socket, a database) without
-// slowing the server. `user` is the pointer given to `kp_log_init`.
+// own thread (`kingpin-logger`), never on an IO thread or the thread that logged: it may block
+// (write to a socket, a database) without slowing the server, though a slow one delays
+// `kp_log_shutdown`, which waits for a call in progress. `user` is the pointer given to
+// `kp_log_init`.
 typedef void (*kp_log_fn)(void *user, const char *line, size_t len);
 
 #ifdef __cplusplus
@@ -324,7 +326,8 @@ int kp_client_connect(const struct kp_client *client,
 int kp_client_wait_idle(const struct kp_client *client, uint64_t timeout_ms);
 
 // The first SIGINT or SIGTERM shuts `client` down gracefully. Needs `kp_signals_install`
-// first; one server or client per process is armed (`KP_ERR_ALREADY` for the others).
+// first; one server or client per process is armed, for the life of the process
+// (`KP_ERR_ALREADY` for the others, also after it was freed).
 //
 // # Safety
 // `client` is a live client.
@@ -674,10 +677,11 @@ int kp_log_init(int level, const char *path, kp_log_fn callback, void *user);
 // `message` is a NUL-terminated string.
 int kp_log(int level, const char *message);
 
-// Flushes what was logged and stops the logger's thread. Later lines go to the file or stderr
-// synchronously, from the thread that logs them; a callback is not called after this returns
-// (they are dropped).
-// Call it at the end of `main`. Idempotent.
+// Flushes what was logged and stops the logger's thread (waiting at most 5 s for the flush,
+// and for a callback call in progress). Later lines go to the file or stderr synchronously,
+// from the thread that logs them; a callback is not called after this returns (those lines
+// are dropped, as are lines logged while the logger shuts down).
+// Call it at the end of `main` (not from the log callback). Idempotent.
 int kp_log_shutdown(void);
 
 // Binds the listening socket (`kp_config_set_addr`; default 127.0.0.1, a port the system
@@ -749,8 +753,9 @@ int kp_server_free(struct kp_server *server);
 int kp_signals_install(void);
 
 // The first SIGINT or SIGTERM shuts `server` down gracefully (then `kp_server_wait` returns).
-// Needs `kp_signals_install` first. One server or client per process is armed: the first to
-// ask (`KP_ERR_ALREADY` for the others).
+// Needs `kp_signals_install` first. One server or client per process is armed, for the life
+// of the process: the first to ask (`KP_ERR_ALREADY` for the others, also after it was
+// freed).
 //
 // # Safety
 // `server` is a live server.

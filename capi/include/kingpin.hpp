@@ -426,9 +426,12 @@ public:
 
 private:
     void reset() noexcept {
-        if (raw_ != nullptr && free_raw(raw_) == KP_ERR_WRONG_THREAD) {
-            // Destroyed in one of its own callbacks: the C object lives on, and so must the Handlers it calls.
-            kp_log(KP_LOG_ERROR, "kingpin.hpp: a Server or Client was destroyed in its own callback: leaked");
+        const int status = raw_ != nullptr ? free_raw(raw_) : KP_OK;
+        if (status != KP_OK && status != KP_ERR_IO) {
+            // Not freed (destroyed in one of its own callbacks, or the library failed inside): the C object may
+            // still run callbacks, so the Handlers they call must live on.
+            kp_log(KP_LOG_ERROR, "kingpin.hpp: a Server or Client could not be freed (destroyed in its own callback?): "
+                                 "leaked");
             static_cast<void>(factory_.release());
         }
         raw_ = nullptr;

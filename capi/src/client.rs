@@ -18,7 +18,7 @@ use crate::status::{fail, from_error, guard, KP_ERR_INTERNAL, KP_ERR_INVALID_ARG
 /// from any thread (`kp_client_connect` from callbacks too); `kp_client_free` not from its own
 /// callbacks.
 pub struct kp_client {
-    running: Running<ClientHandle<CHandler>>,
+    running: Arc<Running<ClientHandle<CHandler>>>,
     pool: Arc<TargetPool>,
     reconnect: Option<Reconnect>,
 }
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn kp_client_start(
         let pool = client.targets();
         match client.start() {
             Ok(handle) => {
-                let running = Running::new(owner, handle.shutdown_handle(), handle);
+                let running = Arc::new(Running::new(owner, handle.shutdown_handle(), handle));
                 *out = Box::into_raw(Box::new(kp_client { running, pool, reconnect: cfg.reconnect }));
                 KP_OK
             }
@@ -132,7 +132,8 @@ pub unsafe extern "C" fn kp_client_wait_idle(client: *const kp_client, timeout_m
 }
 
 /// The first SIGINT or SIGTERM shuts `client` down gracefully. Needs `kp_signals_install`
-/// first; one server or client per process is armed (`KP_ERR_ALREADY` for the others).
+/// first; one server or client per process is armed, for the life of the process
+/// (`KP_ERR_ALREADY` for the others, also after it was freed).
 ///
 /// # Safety
 /// `client` is a live client.

@@ -1,6 +1,6 @@
 //! `kp_handle`: a connection reached from any thread, owned by the C program until freed.
 //!
-//! All handles of one connection share a [`HandleGroup`]; the group is dropped with the last
+//! All handles of one connection share a `HandleGroup`; the group is dropped with the last
 //! handle, and closes the connection then if its owner asked for it
 //! (`kp_conn_close_on_last_handle`). A freed handle's memory is marked dead first; debug
 //! builds keep the last freed handles in a quarantine instead of giving their memory back, so

@@ -1,4 +1,4 @@
-//! `kp_handler`: the C program's callbacks, and [`CHandler`], the [`IoHandler`] that calls
+//! `kp_handler`: the C program's callbacks, and `CHandler`, the [`IoHandler`] that calls
 //! them on each IO thread.
 
 use std::ffi::{c_char, c_int, c_void, CString};

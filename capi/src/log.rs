@@ -24,8 +24,10 @@ pub const KP_LOG_DEBUG: c_int = 4;
 pub const KP_LOG_TRACE: c_int = 5;
 
 /// Gets each log line (without its newline; `len` bytes, not NUL-terminated) on the logger's
-/// backend thread, never on an IO thread: it may block (write to a socket, a database) without
-/// slowing the server. `user` is the pointer given to `kp_log_init`.
+/// own thread (`kingpin-logger`), never on an IO thread or the thread that logged: it may block
+/// (write to a socket, a database) without slowing the server, though a slow one delays
+/// `kp_log_shutdown`, which waits for a call in progress. `user` is the pointer given to
+/// `kp_log_init`.
 pub type kp_log_fn = Option<extern "C" fn(user: *mut c_void, line: *const c_char, len: usize)>;
 
 /// The installed logger, until `kp_log_shutdown`.
@@ -34,8 +36,12 @@ static GUARD: Mutex<Option<LoggerGuard>> = Mutex::new(None);
 /// `kp_log_init` succeeded once (the process's logger can be set only once).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// Whether the C callback may still be called (cleared by `kp_log_shutdown`).
-static CALLBACK_ON: AtomicBool = AtomicBool::new(false);
+/// Whether the C callback may still be called; held around each call, so that
+/// `kp_log_shutdown`, which clears it, also waits for a call in progress.
+static CALLBACK_ON: Mutex<bool> = Mutex::new(false);
+
+/// The name of the logger's own thread, the only one that calls the C callback.
+const LOGGER_THREAD: &str = "kingpin-logger";
 
 fn filter(level: c_int) -> Option<LevelFilter> {
     Some(match level {
@@ -61,20 +67,33 @@ struct Callback {
 // declared in the header as used from that thread.
 unsafe impl Send for Callback {}
 
+impl Callback {
+    /// Calls out with one line, unless `kp_log_shutdown` has returned (or is returning).
+    fn call(&self, line: &[u8]) {
+        let on = CALLBACK_ON.lock();
+        if *on {
+            (self.f)(self.user, line.as_ptr().cast(), line.len());
+        }
+    }
+}
+
 impl Write for Callback {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !CALLBACK_ON.load(Ordering::Acquire) {
+        // While the logger shuts down, a line may be written by the thread that logs it (an
+        // IO thread): the callback is promised to run on the logger's thread only, so such a
+        // line is dropped.
+        if std::thread::current().name() != Some(LOGGER_THREAD) {
             return Ok(buf.len());
         }
         let mut rest = buf;
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let line = &rest[..end];
             if self.partial.is_empty() {
-                (self.f)(self.user, line.as_ptr().cast(), line.len());
+                self.call(line);
             } else {
-                self.partial.extend_from_slice(line);
-                (self.f)(self.user, self.partial.as_ptr().cast(), self.partial.len());
-                self.partial.clear();
+                let mut whole = std::mem::take(&mut self.partial);
+                whole.extend_from_slice(line);
+                self.call(&whole);
             }
             rest = &rest[end + 1..];
         }
@@ -117,7 +136,7 @@ pub unsafe extern "C" fn kp_log_init(
         let mut builder = LoggerBuilder::new().level(wanted);
         builder = match (callback, path.is_null()) {
             (Some(f), _) => {
-                CALLBACK_ON.store(true, Ordering::Release);
+                *CALLBACK_ON.lock() = true;
                 builder.writer(Callback { f, user, partial: Vec::new() })
             }
             (None, false) => {
@@ -135,7 +154,7 @@ pub unsafe extern "C" fn kp_log_init(
                 KP_OK
             }
             Err(e) => {
-                CALLBACK_ON.store(false, Ordering::Release);
+                *CALLBACK_ON.lock() = false;
                 INSTALLED.store(false, Ordering::Release);
                 match e {
                     InitError::AlreadySet => fail(KP_ERR_ALREADY, "kp_log_init: another logger is installed already"),
@@ -170,17 +189,19 @@ pub unsafe extern "C" fn kp_log(level: c_int, message: *const c_char) -> c_int {
     })
 }
 
-/// Flushes what was logged and stops the logger's thread. Later lines go to the file or stderr
-/// synchronously, from the thread that logs them; a callback is not called after this returns
-/// (they are dropped).
-/// Call it at the end of `main`. Idempotent.
+/// Flushes what was logged and stops the logger's thread (waiting at most 5 s for the flush,
+/// and for a callback call in progress). Later lines go to the file or stderr synchronously,
+/// from the thread that logs them; a callback is not called after this returns (those lines
+/// are dropped, as are lines logged while the logger shuts down).
+/// Call it at the end of `main` (not from the log callback). Idempotent.
 #[no_mangle]
 pub extern "C" fn kp_log_shutdown() -> c_int {
     guard("kp_log_shutdown", KP_ERR_INTERNAL, || {
         let mut slot = GUARD.lock();
         drop(slot.take());
-        // The logger writes later lines itself, synchronously: not to the C callback any more.
-        CALLBACK_ON.store(false, Ordering::Release);
+        // Waits for a call in progress (the logger's thread may still be writing when its
+        // flush timeout has passed); none starts after this.
+        *CALLBACK_ON.lock() = false;
         KP_OK
     })
 }

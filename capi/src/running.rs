@@ -69,8 +69,9 @@ pub(crate) struct Running<T> {
     handle: Mutex<Option<T>>,
     /// The counters as the loops left them, once every loop has ended.
     final_stats: Mutex<Option<Stats>>,
-    /// The result of the join, once done.
+    /// The result of the join, once done, and its signal to other waiters.
     joined: Mutex<Option<Result<(), String>>>,
+    joined_cv: Condvar,
 }
 
 impl<T> Running<T> {
@@ -81,6 +82,7 @@ impl<T> Running<T> {
             handle: Mutex::new(Some(handle)),
             final_stats: Mutex::new(None),
             joined: Mutex::new(None),
+            joined_cv: Condvar::new(),
         }
     }
 
@@ -148,34 +150,35 @@ impl<T> Running<T> {
         if let Some(handle) = taken {
             let result = join(handle).map_err(|e| e.to_string());
             *self.joined.lock() = Some(result);
+            self.joined_cv.notify_all();
         }
         // Another thread may be joining right now: wait for its result.
-        loop {
-            if let Some(result) = self.joined.lock().clone() {
-                return match result {
-                    Ok(()) => KP_OK,
-                    Err(e) => fail(KP_ERR_IO, format!("{function}: {e}")),
-                };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        let mut joined = self.joined.lock();
+        while joined.is_none() {
+            self.joined_cv.wait(&mut joined);
+        }
+        match joined.clone() {
+            Some(Err(e)) => fail(KP_ERR_IO, format!("{function}: {e}")),
+            _ => KP_OK,
         }
     }
 }
 
 /// The body of `kp_server_free` and `kp_client_free`: refuse on an own IO thread; else shut
-/// down, join, and free the box at `owner`.
+/// down, join, and free the box at `owner`. Threads blocked in a wait meanwhile hold the
+/// `Running` through their own `Arc`, so they return normally after the box is gone.
 ///
 /// # Safety
 /// `owner` is a live pointer from `Box::into_raw`, given up by the caller when this succeeds.
 pub(crate) unsafe fn free<S, T>(
     owner: *mut S,
     function: &str,
-    running: impl Fn(&S) -> &Running<T>,
+    running: impl Fn(&S) -> &Arc<Running<T>>,
     stats: impl Fn(&T) -> Stats,
     join: impl FnOnce(T) -> io::Result<()>,
 ) -> c_int {
     // SAFETY: live by the caller's contract.
-    let r = running(unsafe { &*owner });
+    let r = Arc::clone(running(unsafe { &*owner }));
     if let Err(code) = r.off_own_threads(function) {
         return code;
     }

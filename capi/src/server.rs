@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int};
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use kingpin::{EpollTPServer, ServerHandle, SignalShutdown};
 
@@ -17,7 +17,7 @@ use crate::status::{fail, guard, KP_ERR_ALREADY, KP_ERR_INTERNAL, KP_ERR_INVALID
 /// Made by `kp_server_start`, freed by `kp_server_free`. Its functions may be called from any
 /// thread; `kp_server_wait` and `kp_server_free` not from its own callbacks.
 pub struct kp_server {
-    running: Running<ServerHandle<CHandler>>,
+    running: Arc<Running<ServerHandle<CHandler>>>,
     local_addr: SocketAddr,
 }
 
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn kp_server_start(
         match started {
             Ok(handle) => {
                 let local_addr = handle.local_addr();
-                let running = Running::new(owner, handle.shutdown_handle(), handle);
+                let running = Arc::new(Running::new(owner, handle.shutdown_handle(), handle));
                 *out = Box::into_raw(Box::new(kp_server { running, local_addr }));
                 KP_OK
             }
@@ -142,7 +142,7 @@ pub unsafe extern "C" fn kp_server_shutdown(server: *const kp_server) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn kp_server_wait(server: *const kp_server) -> c_int {
     guard("kp_server_wait", KP_ERR_INTERNAL, || match get("kp_server_wait", server) {
-        Ok(s) => s.running.wait("kp_server_wait", |h| h.stats(), |h| h.join()),
+        Ok(s) => Arc::clone(&s.running).wait("kp_server_wait", |h| h.stats(), |h| h.join()),
         Err(code) => code,
     })
 }
@@ -189,8 +189,9 @@ pub extern "C" fn kp_signals_install() -> c_int {
 }
 
 /// The first SIGINT or SIGTERM shuts `server` down gracefully (then `kp_server_wait` returns).
-/// Needs `kp_signals_install` first. One server or client per process is armed: the first to
-/// ask (`KP_ERR_ALREADY` for the others).
+/// Needs `kp_signals_install` first. One server or client per process is armed, for the life
+/// of the process: the first to ask (`KP_ERR_ALREADY` for the others, also after it was
+/// freed).
 ///
 /// # Safety
 /// `server` is a live server.

@@ -41,7 +41,9 @@ pub(crate) fn fail(code: c_int, message: impl Into<String>) -> c_int {
     let mut bytes = message.into().into_bytes();
     bytes.retain(|&b| b != 0);
     let text = CString::new(bytes).unwrap_or_default();
-    LAST_ERROR.with(|last| *last.borrow_mut() = text);
+    // During the thread's exit (a thread-local destructor calling in), the slot may be gone:
+    // the code still says what happened.
+    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = text);
     code
 }
 
@@ -82,7 +84,7 @@ pub(crate) fn guard<T>(function: &str, on_panic: T, body: impl FnOnce() -> T) ->
 /// The pointer is valid until the next kingpin call that fails on this thread.
 #[no_mangle]
 pub extern "C" fn kp_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    LAST_ERROR.try_with(|last| last.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// A short name for a status code (`"KP_ERR_FULL"`), static; `"unknown"` for others.
@@ -121,6 +123,32 @@ mod tests {
         assert_eq!(code, KP_OK, "the value given for a panic");
         assert_eq!(last(), "kp_example: internal error: broken invariant");
         assert_eq!(guard("kp_example", KP_ERR_INTERNAL, || KP_OK), KP_OK);
+    }
+
+    /// A thread-local destructor that calls a failing function after the error slot is gone
+    /// (C++ `thread_local` objects do this): a status, not an abort.
+    #[test]
+    fn a_failure_during_thread_exit_is_still_a_status() {
+        struct CallsAtExit(std::sync::mpsc::Sender<(c_int, String)>);
+        impl Drop for CallsAtExit {
+            fn drop(&mut self) {
+                let code = guard("kp_example", KP_ERR_INTERNAL, || fail(KP_ERR_CLOSED, "closed"));
+                let _ = self.0.send((code, last()));
+            }
+        }
+        thread_local! {
+            static AT_EXIT: std::cell::RefCell<Option<CallsAtExit>> = const { std::cell::RefCell::new(None) };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Registered first, so destroyed after the error slot the call below creates.
+            AT_EXIT.with(|slot| *slot.borrow_mut() = Some(CallsAtExit(tx)));
+            fail(KP_ERR_FULL, "touch the error slot");
+        })
+        .join()
+        .expect("no abort, no panic at exit");
+        let (code, _) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(code, KP_ERR_CLOSED);
     }
 
     #[test]

@@ -435,6 +435,8 @@ fn no_callback_runs_after_free_returns_and_each_thread_destroys_its_user() {
     for t in load {
         t.join().unwrap();
     }
+    // A callback that came late would have had time to show itself.
+    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(s.callbacks_after_free.load(SeqCst), 0);
 }
 
@@ -586,4 +588,23 @@ fn stats_are_read_while_another_thread_waits_and_after() {
     assert_eq!(unsafe { kp_server_stats(server, &mut stats) }, KP_OK);
     assert_eq!((stats.accepted, stats.closed, stats.connections), (1, 1, 0));
     free(server);
+}
+
+#[test]
+fn threads_blocked_in_wait_return_when_another_frees_the_server() {
+    let s = State::default();
+    let h = handler(&s);
+    let (server, addr) = start(&h, 2);
+    let raw = server as usize;
+    let waiters: Vec<_> = (0..8)
+        // SAFETY: the server is live when each waiter enters; the free below lets them return.
+        .map(|_| std::thread::spawn(move || unsafe { kp_server_wait(raw as *const kp_server) }))
+        .collect();
+    let mut c = connect(addr);
+    assert_eq!(round_trip(&mut c, b"before the free"), b"before the free");
+    std::thread::sleep(Duration::from_millis(100));
+    free(server);
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), KP_OK);
+    }
 }

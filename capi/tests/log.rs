@@ -48,7 +48,35 @@ fn lines_reach_the_c_callback_on_the_logger_thread_until_shutdown() {
         assert!(!lines.iter().any(|(l, _)| l.contains("too detailed")));
         assert!(lines.iter().any(|(l, _)| l.contains("caf\u{fffd} au lait")), "{lines:?}");
     }
+    // Threads keep logging while the logger shuts down: whatever reaches the callback does so
+    // on the logger's thread, and nothing after kp_log_shutdown has returned.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spammers: Vec<_> = (0..2)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(format!("spammer-{i}"))
+                .spawn(move || {
+                    let line = CString::new(format!("spam from {i}")).unwrap();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        // SAFETY: a valid string.
+                        unsafe { kp_log(KP_LOG_WARN, line.as_ptr()) };
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
     assert_eq!(kp_log_shutdown(), KP_OK);
+    let at_return = LINES.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in spammers {
+        s.join().unwrap();
+    }
+    assert_eq!(LINES.lock().unwrap().len(), at_return, "no callback after kp_log_shutdown returned");
+    let threads: std::collections::BTreeSet<String> = LINES.lock().unwrap().iter().map(|(_, t)| t.clone()).collect();
+    assert_eq!(threads.into_iter().collect::<Vec<_>>(), ["kingpin-logger"], "only the logger's thread calls out");
     let before = LINES.lock().unwrap().len();
     let after = CString::new("after shutdown").unwrap();
     // SAFETY: a valid string.

@@ -16,8 +16,9 @@ impl TimerId {
         self.0
     }
 
-    /// The id whose [`TimerId::as_u64`] was `raw`. Ids are never reused within a loop, so a
-    /// value that named no timer of the loop cancels nothing.
+    /// The id whose [`TimerId::as_u64`] was `raw`. Ids are never reused within a loop, and a
+    /// cancel reaches only timers of its own kind and owner ([`crate::Conn::cancel_timer`] those
+    /// its connection set), so a value that named none of them cancels nothing.
     pub fn from_u64(raw: u64) -> Self {
         TimerId(raw)
     }
@@ -80,6 +81,12 @@ impl<T> TimerQueue<T> {
     /// Whether `id` is still pending (or running, if periodic).
     pub(crate) fn contains(&self, id: TimerId) -> bool {
         self.deadlines.contains_key(&id.0)
+    }
+
+    /// The task of a pending timer (not one that fired, was cancelled, or is running now).
+    pub(crate) fn task(&self, id: TimerId) -> Option<&T> {
+        let deadline = (*self.deadlines.get(&id.0)?)?;
+        self.by_deadline.get(&(deadline, id.0)).map(|(task, _)| task)
     }
 
     /// Cancels a timer; `false` if it already fired (one-shot) or was cancelled.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::close::CloseReason;
 use super::connection::Connection;
-use super::env::Env;
+use super::env::{ConnTimer, Env};
 use super::handle::{ConnHandle, ConnShared};
 use super::idle::IdleTimeouts;
 use super::outbound::Outbound;
@@ -362,10 +362,18 @@ impl<'a, S> Conn<'a, S> {
         self.c.set_timer(self.env, at, tag)
     }
 
-    /// Cancels a timer set with [`Conn::set_timer`]; `false` if it already fired.
+    /// Cancels a timer this connection set with [`Conn::set_timer`]; `false` if it already
+    /// fired, was cancelled, or is not one of this connection's timers.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        // Only a timer this connection set: never another connection's, nor the loop's own
+        // (idle checks, lingering closes, handshake deadlines), whatever id it is given.
+        let own = self.env.timers.owns(id)
+            && matches!(self.env.timers.task(id), Some(&(conn, ConnTimer::User(_))) if conn == self.c.id);
+        if !own {
+            return false;
+        }
         self.c.user_timers.retain(|t| *t != id);
-        self.env.timers.owns(id) && self.env.timers.cancel(id)
+        self.env.timers.cancel(id)
     }
 }
 
