@@ -131,6 +131,7 @@ fn run() -> Result<(), String> {
         server.loops().len()
     );
     server.join().map_err(cli::context("stopped with an error"))?;
+    restart::wait_for_handover_report();
     let counts: Vec<String> = accepted.iter().map(|n| n.load(Relaxed).to_string()).collect();
     println!("stopped; connections accepted per IO thread: {}", counts.join(" "));
     Ok(())

@@ -14,6 +14,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,19 +22,32 @@ use bin::{example, wait_bounded, KillOnDrop};
 use util::{pattern, wait_until, IO_TIMEOUT};
 
 /// Reads lines of the server's output until one contains `needle` (bounded).
-fn line_with(out: &mut BufReader<ChildStdout>, needle: &str) -> String {
-    // A deadline checked between lines (a line that never comes is bounded by the server's
-    // own end: every test kills its servers).
+fn line_with(out: &Receiver<String>, needle: &str) -> String {
+    // The lines come from a pump thread, so the wait is bounded even when no line and no end
+    // comes (a successor that inherited the pipe keeps it open after its parent has exited).
     let deadline = Instant::now() + IO_TIMEOUT;
     loop {
-        let mut line = String::new();
-        let n = out.read_line(&mut line).expect("read the server's output");
-        assert!(n > 0, "the server's output ended before a line with {needle:?}");
-        if line.contains(needle) {
-            return line;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match out.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => panic!("no line with {needle:?} in {IO_TIMEOUT:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("the server's output ended before a line with {needle:?}"),
         }
-        assert!(Instant::now() < deadline, "no line with {needle:?} in time");
     }
+}
+
+/// The lines a child prints, read by a thread of their own.
+fn lines(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn addr_in(line: &str) -> SocketAddr {
@@ -94,8 +108,8 @@ fn socket_activation_serves_on_the_passed_socket_and_refuses_wrong_variables() {
     let mut server = KillOnDrop(Some(activated(Some(&passed), "LISTEN_PID=\\$\\$ LISTEN_FDS=1").spawn().unwrap()));
     drop(passed); // the server has its own descriptor; `listener` stays, as systemd's does
     drop(guard);
-    let mut out = BufReader::new(server.0.as_mut().unwrap().stdout.take().unwrap());
-    let line = line_with(&mut out, "listening on");
+    let out = lines(server.0.as_mut().unwrap().stdout.take().unwrap());
+    let line = line_with(&out, "listening on");
     assert_eq!(addr_in(&line), addr, "it serves on the passed socket, not --addr's");
     let mut c = util::connect(addr);
     assert_eq!(util::echo_round_trip(&mut c, b"activated"), b"activated");
@@ -141,15 +155,15 @@ fn a_restart_under_load_drops_nothing() {
         .stderr(Stdio::null());
     let mut old = KillOnDrop(Some(spawn(&mut cmd)));
     let old_pid = old.0.as_ref().unwrap().id();
-    let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
-    let addr = addr_in(&line_with(&mut out, "listening on"));
+    let out = lines(old.0.as_mut().unwrap().stdout.take().unwrap());
+    let addr = addr_in(&line_with(&out, "listening on"));
 
     let load = Arc::new(echo_load::Load::default());
     let clients = echo_load::start(addr, 50, |_| None, &load);
     std::thread::sleep(Duration::from_secs(2));
     let before = load.round_trips.load(Relaxed);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(old_pid as i32), nix::sys::signal::Signal::SIGUSR2).unwrap();
-    let handed = line_with(&mut out, "handed over to process");
+    let handed = line_with(&out, "handed over to process");
     let new_pid: u32 =
         handed.split("process ").nth(1).and_then(|r| r.split(';').next()).and_then(|p| p.parse().ok()).unwrap();
     let _successor = scopeguard(new_pid as i32); // killed if the test fails from here on
@@ -189,19 +203,19 @@ fn a_restart_under_load_drops_nothing() {
 /// both, and each serves its own.
 #[test]
 fn two_processes_share_a_port_with_reuseport() {
-    let start = |addr: &str| -> (KillOnDrop, BufReader<ChildStdout>, SocketAddr) {
+    let start = |addr: &str| -> (KillOnDrop, Receiver<String>, SocketAddr) {
         let mut cmd = Command::new(echo_server());
         cmd.args(["--addr", addr, "--threads", "1", "--accept", "reuseport", "--max-conns-per-ip", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child: Child = spawn(&mut cmd);
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let a = addr_in(&line_with(&mut out, "listening on"));
+        let out = lines(child.stdout.take().unwrap());
+        let a = addr_in(&line_with(&out, "listening on"));
         (KillOnDrop(Some(child)), out, a)
     };
-    let (mut first, mut out1, addr) = start("127.0.0.1:0");
-    let (mut second, mut out2, addr2) = start(&addr.to_string());
+    let (mut first, out1, addr) = start("127.0.0.1:0");
+    let (mut second, out2, addr2) = start(&addr.to_string());
     assert_eq!(addr, addr2);
     for i in 0..200u64 {
         let mut c = util::connect(addr);
@@ -209,7 +223,7 @@ fn two_processes_share_a_port_with_reuseport() {
         assert_eq!(util::echo_round_trip(&mut c, &msg), msg);
     }
     let mut accepted = Vec::new();
-    for (server, out) in [(&mut first, &mut out1), (&mut second, &mut out2)] {
+    for (server, out) in [(&mut first, &out1), (&mut second, &out2)] {
         let child = server.0.as_mut().unwrap();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
             .unwrap();
@@ -249,8 +263,8 @@ fn http_server_restarts_on_sigusr2() {
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )));
-    let mut out = BufReader::new(old.0.as_mut().unwrap().stdout.take().unwrap());
-    let line = line_with(&mut out, "listening on");
+    let out = lines(old.0.as_mut().unwrap().stdout.take().unwrap());
+    let line = line_with(&out, "listening on");
     let addr: SocketAddr = line
         .split("listening on http://")
         .nth(1)
@@ -260,7 +274,7 @@ fn http_server_restarts_on_sigusr2() {
     assert!(get(addr).contains("Hello, kingpin!"));
     let pid = old.0.as_ref().unwrap().id();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGUSR2).unwrap();
-    let handed = line_with(&mut out, "handed over to process");
+    let handed = line_with(&out, "handed over to process");
     let new_pid: i32 =
         handed.split("process ").nth(1).and_then(|r| r.split(';').next()).and_then(|p| p.parse().ok()).unwrap();
     let _successor = scopeguard(new_pid);

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use kingpin::{Handover, Listeners, ServerConfig};
@@ -29,6 +29,24 @@ pub fn inherited_listeners(config: ServerConfig) -> Result<ServerConfig, String>
 /// Where the running server's [`Handover`] goes once it has started.
 pub type Slot = Arc<OnceLock<Handover>>;
 
+/// Whether a handover is under way on the signal's thread: it stops this server (whose `join`
+/// then returns in `main`) before it reports, so `main` waits for the report before it exits.
+static HANDING_OVER: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+fn handing_over(on: bool) {
+    let (lock, changed) = &HANDING_OVER;
+    *lock.lock().unwrap_or_else(|e| e.into_inner()) = on;
+    changed.notify_all();
+}
+
+/// Call in `main` after the server has stopped: lets a handover that stopped it say so (its
+/// line about the successor) before the process exits. Bounded by the successor's timeout.
+pub fn wait_for_handover_report() {
+    let (lock, changed) = &HANDING_OVER;
+    let on = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = changed.wait_timeout_while(on, SUCCESSOR_TIMEOUT + Duration::from_secs(1), |on| *on);
+}
+
 /// Watches `SIGUSR2` (call before threads start): each one starts a new copy of this program
 /// with the same arguments, hands it the listening sockets, and lets this server drain and
 /// stop. `name` prefixes what it prints.
@@ -47,10 +65,12 @@ pub fn on_sigusr2_hand_over(name: &'static str) -> Result<Slot, String> {
         };
         let mut successor = Command::new(exe);
         successor.args(std::env::args_os().skip(1));
+        handing_over(true);
         match handover.hand_over(successor, SUCCESSOR_TIMEOUT) {
             Ok(child) => println!("{name}: handed over to process {}; draining, then stopping", child.id()),
             Err(e) => eprintln!("{name}: restart failed, serving on: {e}"),
         }
+        handing_over(false);
     })
     .map_err(|e| format!("cannot watch for SIGUSR2: {e}"))?;
     Ok(slot)

@@ -252,6 +252,7 @@ fn run() -> Result<(), String> {
         );
     }
     server.join().map_err(cli::context("stopped with an error"))?;
+    restart::wait_for_handover_report();
     println!("stopped");
     Ok(())
 }
