@@ -89,7 +89,8 @@
 // The peer broke a protocol the library frames (reserved: the C API has no codecs yet).
 #define KP_CLOSE_PROTOCOL 10
 
-// The TLS session failed (reserved: the C API has no TLS yet).
+// The TLS session failed after its handshake (a failed handshake closes the connection before
+// `on_connect`, without callbacks).
 #define KP_CLOSE_TLS 11
 
 // A callback returned a nonzero code (`detail`: that code); pending output was written first.
@@ -238,7 +239,9 @@ typedef struct kp_handler {
   kp_conn_fn on_low_water;
   // Client: the target `host`:`port` added with `tag` could not be connected (all attempts
   // failed; `os_error` is the last `errno`: e.g. `ECONNREFUSED`, `ETIMEDOUT` for the connect
-  // timeout, `ECANCELED` when the client shut down first, 0 when the name did not resolve).
+  // timeout or a TLS handshake out of time, `EPROTO` for a failed TLS handshake (an untrusted
+  // certificate), `ECANCELED` when the client shut down first, 0 when the name did not
+  // resolve).
   // Called once per such target; `host` is valid until the callback returns.
   void (*on_connect_failed)(void *loop_user,
                             const char *host,
@@ -278,6 +281,10 @@ typedef struct kp_stats {
   uint64_t accept_errors;
   // Bytes held in input and output buffers now.
   uint64_t buffered_bytes;
+  // TLS handshakes completed.
+  uint64_t tls_handshakes;
+  // TLS handshakes that failed (each closed its connection; logged).
+  uint64_t tls_handshake_failures;
 } kp_stats;
 
 // Gets each log line (without its newline; `len` bytes, not NUL-terminated) on the logger's
@@ -316,6 +323,23 @@ int kp_client_connect(const struct kp_client *client,
                       const uint8_t *first,
                       size_t first_len,
                       uint64_t tag);
+
+// Like `kp_client_connect`, over TLS: the handshake checks the server's certificate for the
+// name `server_name` (NULL: `host`) against the roots of `kp_config_set_tls_client`, before
+// the first message is sent and `on_connect` runs. A failed handshake (an untrusted
+// certificate, no TLS) gets `on_connect_failed` with `EPROTO` (`ETIMEDOUT` out of time), not
+// retried. `KP_ERR_INVALID_ARGUMENT` at once when the client was started without
+// `kp_config_set_tls_client`.
+//
+// # Safety
+// As `kp_client_connect`; `server_name` is NULL or a NUL-terminated string.
+int kp_client_connect_tls(const struct kp_client *client,
+                          const char *host,
+                          uint16_t port,
+                          const char *server_name,
+                          const uint8_t *first,
+                          size_t first_len,
+                          uint64_t tag);
 
 // Waits up to `timeout_ms` until every target added so far is done (connected and closed,
 // or failed): 1 if so, 0 on timeout, or a negative status (`KP_ERR_WRONG_THREAD` from the
@@ -548,6 +572,15 @@ int kp_conn_tag(struct kp_conn *conn, uint64_t *tag);
 // `conn` is the `kp_conn *` of the running callback; `buf` points to `len` writable bytes.
 int kp_conn_peer_addr(struct kp_conn *conn, char *buf, size_t len);
 
+// Whether the connection is TLS: 1 if so (its handshake is done), writing the ALPN protocol
+// the peers agreed on into `alpn` of `len` bytes (NUL-terminated; empty when none; may be NULL
+// with `len` 0); 0 for plain TCP; or a negative status.
+//
+// # Safety
+// `conn` is the `kp_conn *` of the running callback; `alpn` is NULL or points to `len`
+// writable bytes.
+int kp_conn_tls(struct kp_conn *conn, char *alpn, size_t len);
+
 // The C program's pointer for this connection (`kp_conn_set_user`); NULL until set.
 //
 // # Safety
@@ -770,6 +803,32 @@ const char *kp_last_error_message(void);
 
 // A short name for a status code (`"KP_ERR_FULL"`), static; `"unknown"` for others.
 const char *kp_status_name(int status);
+
+// Server: serve TLS (1.2 and 1.3) with the certificate chain of the PEM file `cert_path`
+// (leaf first) and the private key of `key_path`, offering the ALPN protocols of `alpn` (a
+// comma-separated list such as `"http/1.1"`; NULL for none). The files are read now: one that
+// cannot be read is `KP_ERR_IO`, one without a certificate or key, or a key that does not go
+// with the certificate, `KP_ERR_INVALID_ARGUMENT`.
+//
+// Every connection then does a TLS handshake before `on_connect` (within 10 s); input is
+// plaintext and sends are encrypted, the callbacks unchanged. A failed handshake closes only
+// its connection, logged and counted (`tls_handshake_failures`), without any callback.
+//
+// # Safety
+// `config` is a live config; the strings are NUL-terminated (`alpn` may be NULL).
+int kp_config_set_tls_server(struct kp_config *config,
+                             const char *cert_path,
+                             const char *key_path,
+                             const char *alpn_list);
+
+// Client: trust the root certificates of the PEM file `ca_path` for targets added with
+// `kp_client_connect_tls`, offering the ALPN protocols of `alpn` (comma-separated; NULL for
+// none). Read now: `KP_ERR_IO` if it cannot be read, `KP_ERR_INVALID_ARGUMENT` if it holds no
+// usable certificate.
+//
+// # Safety
+// `config` is a live config; the strings are NUL-terminated (`alpn` may be NULL).
+int kp_config_set_tls_client(struct kp_config *config, const char *ca_path, const char *alpn_list);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -86,6 +86,15 @@ public:
     /// KP_ACCEPT_MUTEX, KP_ACCEPT_EXCLUSIVE or KP_ACCEPT_REUSEPORT.
     Config& accept_strategy(int strategy) { return set(kp_config_set_accept_strategy(get(), strategy)); }
     Config& connect_timeout(Millis d) { return set(kp_config_set_connect_timeout_ms(get(), detail::to_ms(d))); }
+    /// Server: serve TLS with the certificate chain and key of these PEM files, offering the ALPN protocols of
+    /// `alpn` (comma-separated, empty for none). The files are read now: Error if they are not usable.
+    Config& tls_server(const std::string& cert_path, const std::string& key_path, const std::string& alpn = "") {
+        return set(kp_config_set_tls_server(get(), cert_path.c_str(), key_path.c_str(), alpn.c_str()));
+    }
+    /// Client: trust the roots of this PEM file for Client::connect_tls, offering `alpn` (comma-separated).
+    Config& tls_client(const std::string& ca_path, const std::string& alpn = "") {
+        return set(kp_config_set_tls_client(get(), ca_path.c_str(), alpn.c_str()));
+    }
     Config& reconnect(std::uint32_t max_attempts, Millis initial_backoff, Millis max_backoff) {
         return set(kp_config_set_reconnect(get(), max_attempts, detail::to_ms(initial_backoff),
                                            detail::to_ms(max_backoff)));
@@ -198,6 +207,13 @@ public:
         std::uint64_t tag = 0;
         kp_conn_tag(raw_, &tag);
         return tag;
+    }
+    /// Whether the connection is TLS (its handshake done); `alpn`, if given, gets the agreed ALPN protocol.
+    bool tls(std::string* alpn = nullptr) const {
+        char buf[256] = "";
+        const bool on = kp_conn_tls(raw_, buf, sizeof buf) == 1;
+        if (alpn != nullptr) *alpn = buf;
+        return on;
     }
     std::string peer_addr() const {
         char buf[KP_ADDR_STRLEN] = "";
@@ -500,6 +516,14 @@ public:
                 std::uint64_t tag = 0) const noexcept {
         const auto* bytes = reinterpret_cast<const std::uint8_t*>(first.data());
         return kp_client_connect(raw(), host.c_str(), port, bytes, first.size(), tag);
+    }
+    /// Like connect(), over TLS: the server's certificate is checked for `server_name` (empty: `host`) against the
+    /// roots of Config::tls_client. A failed handshake gets on_connect_failed with EPROTO.
+    int connect_tls(const std::string& host, std::uint16_t port, const std::string& server_name = "",
+                    std::string_view first = {}, std::uint64_t tag = 0) const noexcept {
+        const auto* bytes = reinterpret_cast<const std::uint8_t*>(first.data());
+        const char* name = server_name.empty() ? nullptr : server_name.c_str();
+        return kp_client_connect_tls(raw(), host.c_str(), port, name, bytes, first.size(), tag);
     }
     /// True once every target added so far is done (connected and closed, or failed); false on timeout or an error.
     bool wait_idle(std::chrono::milliseconds timeout) const {

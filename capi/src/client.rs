@@ -21,6 +21,8 @@ pub struct kp_client {
     running: Arc<Running<ClientHandle<CHandler>>>,
     pool: Arc<TargetPool>,
     reconnect: Option<Reconnect>,
+    /// Started with a TLS config (targets may ask for TLS).
+    tls: bool,
 }
 
 fn get<'a>(function: &str, client: *const kp_client) -> Result<&'a kp_client, c_int> {
@@ -62,7 +64,12 @@ pub unsafe extern "C" fn kp_client_start(
         match client.start() {
             Ok(handle) => {
                 let running = Arc::new(Running::new(owner, handle.shutdown_handle(), handle));
-                *out = Box::into_raw(Box::new(kp_client { running, pool, reconnect: cfg.reconnect }));
+                *out = Box::into_raw(Box::new(kp_client {
+                    running,
+                    pool,
+                    reconnect: cfg.reconnect,
+                    tls: cfg.tls_client.is_some(),
+                }));
                 KP_OK
             }
             Err(e) => fail(KP_ERR_IO, format!("kp_client_start: {e}")),
@@ -87,30 +94,89 @@ pub unsafe extern "C" fn kp_client_connect(
     first_len: usize,
     tag: u64,
 ) -> c_int {
-    guard("kp_client_connect", KP_ERR_INTERNAL, || {
-        let c = match get("kp_client_connect", client) {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { add_target("kp_client_connect", client, host, port, std::ptr::null(), first, first_len, tag) }
+}
+
+/// Like `kp_client_connect`, over TLS: the handshake checks the server's certificate for the
+/// name `server_name` (NULL: `host`) against the roots of `kp_config_set_tls_client`, before
+/// the first message is sent and `on_connect` runs. A failed handshake (an untrusted
+/// certificate, no TLS) gets `on_connect_failed` with `EPROTO` (`ETIMEDOUT` out of time), not
+/// retried. `KP_ERR_INVALID_ARGUMENT` at once when the client was started without
+/// `kp_config_set_tls_client`.
+///
+/// # Safety
+/// As `kp_client_connect`; `server_name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn kp_client_connect_tls(
+    client: *const kp_client,
+    host: *const c_char,
+    port: u16,
+    server_name: *const c_char,
+    first: *const u8,
+    first_len: usize,
+    tag: u64,
+) -> c_int {
+    let name = if server_name.is_null() { host } else { server_name };
+    // SAFETY: the caller's contract, passed on; `name` is one of its strings.
+    unsafe { add_target("kp_client_connect_tls", client, host, port, name, first, first_len, tag) }
+}
+
+/// The body of `kp_client_connect` and `kp_client_connect_tls` (`tls_name` NULL: plain TCP).
+///
+/// # Safety
+/// As `kp_client_connect_tls`, with `tls_name` for its `server_name`.
+#[allow(clippy::too_many_arguments)] // the C function's arguments, passed on
+unsafe fn add_target(
+    function: &str,
+    client: *const kp_client,
+    host: *const c_char,
+    port: u16,
+    tls_name: *const c_char,
+    first: *const u8,
+    first_len: usize,
+    tag: u64,
+) -> c_int {
+    guard(function, KP_ERR_INTERNAL, || {
+        let c = match get(function, client) {
             Ok(c) => c,
             Err(code) => return code,
         };
         // SAFETY: the caller's contract.
         let host = match unsafe { ffi::str_arg(host) } {
             Ok(h) if !h.is_empty() => h,
-            Ok(_) => return fail(KP_ERR_INVALID_ARGUMENT, "kp_client_connect: host is empty"),
-            Err(e) => return fail(KP_ERR_INVALID_ARGUMENT, format!("kp_client_connect: host: {e}")),
+            Ok(_) => return fail(KP_ERR_INVALID_ARGUMENT, format!("{function}: host is empty")),
+            Err(e) => return fail(KP_ERR_INVALID_ARGUMENT, format!("{function}: host: {e}")),
         };
         // SAFETY: the caller's contract.
         let first = match unsafe { ffi::bytes(first, first_len) } {
             Ok(b) => b,
-            Err(e) => return fail(KP_ERR_INVALID_ARGUMENT, format!("kp_client_connect: first message: {e}")),
+            Err(e) => return fail(KP_ERR_INVALID_ARGUMENT, format!("{function}: first message: {e}")),
         };
         let mut target = Target::new(host, port).tag(tag);
+        if !tls_name.is_null() {
+            if !c.tls {
+                return fail(
+                    KP_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "{function}: the client has no TLS config: kp_config_set_tls_client before kp_client_start"
+                    ),
+                );
+            }
+            // SAFETY: the caller's contract: NUL-terminated.
+            match unsafe { ffi::str_arg(tls_name) } {
+                Ok(name) if !name.is_empty() => target = target.tls(name),
+                Ok(_) => return fail(KP_ERR_INVALID_ARGUMENT, format!("{function}: server_name is empty")),
+                Err(e) => return fail(KP_ERR_INVALID_ARGUMENT, format!("{function}: server_name: {e}")),
+            }
+        }
         if !first.is_empty() {
             target = target.first_message(first);
         }
         if let Some(policy) = c.reconnect {
             target = target.reconnect(policy);
         }
-        c.pool.add(target).map_or_else(|e| from_error("kp_client_connect", e), |()| KP_OK)
+        c.pool.add(target).map_or_else(|e| from_error(function, e), |()| KP_OK)
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_int};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kingpin::{AcceptStrategy, ClientConfig, IdleTimeouts, Reconnect, ServerConfig};
@@ -68,6 +69,8 @@ pub struct kp_config {
     accept: Option<AcceptStrategy>,
     connect_timeout: Option<Duration>,
     pub(crate) reconnect: Option<Reconnect>,
+    pub(crate) tls_server: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls_client: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl kp_config {
@@ -86,6 +89,9 @@ impl kp_config {
         if let Some(a) = self.accept {
             c = c.accept_strategy(a);
         }
+        if let Some(tls) = &self.tls_server {
+            c = c.tls(Arc::clone(tls));
+        }
         apply_loop!(self, c)
     }
 
@@ -93,6 +99,9 @@ impl kp_config {
         let mut c = ClientConfig::default();
         if let Some(d) = self.connect_timeout {
             c = c.connect_timeout(d);
+        }
+        if let Some(tls) = &self.tls_client {
+            c = c.tls(Arc::clone(tls));
         }
         apply_loop!(self, c)
     }

@@ -320,6 +320,26 @@ pub unsafe extern "C" fn kp_conn_peer_addr(conn: *mut kp_conn, buf: *mut c_char,
     })
 }
 
+/// Whether the connection is TLS: 1 if so (its handshake is done), writing the ALPN protocol
+/// the peers agreed on into `alpn` of `len` bytes (NUL-terminated; empty when none; may be NULL
+/// with `len` 0); 0 for plain TCP; or a negative status.
+///
+/// # Safety
+/// `conn` is the `kp_conn *` of the running callback; `alpn` is NULL or points to `len`
+/// writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn kp_conn_tls(conn: *mut kp_conn, alpn: *mut c_char, len: usize) -> c_int {
+    with("kp_conn_tls", conn, |c| match c.tls() {
+        Some(info) => {
+            let protocol = info.alpn_protocol().map(String::from_utf8_lossy).unwrap_or_default();
+            // SAFETY: the caller's contract: NULL, or `len` writable bytes.
+            unsafe { ffi::write_str(&protocol, alpn, len) };
+            1
+        }
+        None => 0,
+    })
+}
+
 /// Room for any address `kp_conn_peer_addr` or `kp_server_local_addr` writes, NUL included.
 pub const KP_ADDR_STRLEN: usize = 64;
 

@@ -31,7 +31,8 @@ pub const KP_CLOSE_SHUTDOWN: c_int = 8;
 pub const KP_CLOSE_SHUTDOWN_FORCED: c_int = 9;
 /// The peer broke a protocol the library frames (reserved: the C API has no codecs yet).
 pub const KP_CLOSE_PROTOCOL: c_int = 10;
-/// The TLS session failed (reserved: the C API has no TLS yet).
+/// The TLS session failed after its handshake (a failed handshake closes the connection before
+/// `on_connect`, without callbacks).
 pub const KP_CLOSE_TLS: c_int = 11;
 /// A callback returned a nonzero code (`detail`: that code); pending output was written first.
 pub const KP_CLOSE_CALLBACK_ERROR: c_int = 12;
@@ -98,7 +99,9 @@ pub struct kp_handler {
     pub on_low_water: kp_conn_fn,
     /// Client: the target `host`:`port` added with `tag` could not be connected (all attempts
     /// failed; `os_error` is the last `errno`: e.g. `ECONNREFUSED`, `ETIMEDOUT` for the connect
-    /// timeout, `ECANCELED` when the client shut down first, 0 when the name did not resolve).
+    /// timeout or a TLS handshake out of time, `EPROTO` for a failed TLS handshake (an untrusted
+    /// certificate), `ECANCELED` when the client shut down first, 0 when the name did not
+    /// resolve).
     /// Called once per such target; `host` is valid until the callback returns.
     pub on_connect_failed: Option<
         extern "C" fn(loop_user: *mut c_void, host: *const c_char, port: u16, tag: u64, os_error: c_int, attempts: u32),
@@ -195,6 +198,8 @@ fn os_error(e: &std::io::Error) -> c_int {
     e.raw_os_error().unwrap_or(match e.kind() {
         std::io::ErrorKind::TimedOut => libc::ETIMEDOUT,
         std::io::ErrorKind::Interrupted => libc::ECANCELED,
+        // The TLS handshake failed (an untrusted certificate, not TLS at all).
+        std::io::ErrorKind::InvalidData => libc::EPROTO,
         _ => 0,
     })
 }

@@ -13,7 +13,7 @@
 //! Layers: this crate uses only the public API of `kingpin`, as any other user does.
 //!
 //! ```text
-//!  status ─ ffi ─ config ─ stats ─ running ─ log         (no kingpin callback involved)
+//!  status ─ ffi ─ config ─ tls ─ stats ─ running ─ log   (no kingpin callback involved)
 //!     └────── conn (kp_conn tokens) ─ handle (kp_handle)
 //!                  └──── handler (kp_handler → IoHandler)
 //!                              └──── server (kp_server) ─ client (kp_client)
@@ -35,6 +35,7 @@ mod running;
 pub mod server;
 pub mod stats;
 pub mod status;
+pub mod tls;
 
 pub use client::*;
 pub use config::*;
@@ -45,3 +46,4 @@ pub use log::*;
 pub use server::*;
 pub use stats::*;
 pub use status::*;
+pub use tls::*;

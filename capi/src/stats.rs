@@ -32,6 +32,10 @@ pub struct kp_stats {
     pub accept_errors: u64,
     /// Bytes held in input and output buffers now.
     pub buffered_bytes: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed (each closed its connection; logged).
+    pub tls_handshake_failures: u64,
 }
 
 impl From<Stats> for kp_stats {
@@ -49,6 +53,8 @@ impl From<Stats> for kp_stats {
             panics: s.panics,
             accept_errors: s.accept_errors,
             buffered_bytes: s.buffered_bytes,
+            tls_handshakes: s.tls_handshakes,
+            tls_handshake_failures: s.tls_handshake_failures,
         }
     }
 }
