@@ -461,6 +461,15 @@ int kp_config_set_max_output_buffer(struct kp_config *config, size_t bytes);
 // `config` is a live config.
 int kp_config_set_edge_triggered(struct kp_config *config, int on);
 
+// Half-close (nonzero: on; default off): a connection whose peer has ended its side stays
+// open after `on_passively_closed` until the handler closes it, so that replies still on
+// their way — e.g. from another thread through a handle — can be sent. Off, it closes once
+// the output pending then is written.
+//
+// # Safety
+// `config` is a live config.
+int kp_config_set_allow_half_close(struct kp_config *config, int on);
+
 // Server: how the IO threads share accepting: `KP_ACCEPT_MUTEX` (the default),
 // `KP_ACCEPT_EXCLUSIVE` or `KP_ACCEPT_REUSEPORT`.
 //

@@ -83,6 +83,8 @@ public:
     Config& max_input_buffer(std::size_t bytes) { return set(kp_config_set_max_input_buffer(get(), bytes)); }
     Config& max_output_buffer(std::size_t bytes) { return set(kp_config_set_max_output_buffer(get(), bytes)); }
     Config& edge_triggered(bool on) { return set(kp_config_set_edge_triggered(get(), on ? 1 : 0)); }
+    /// Keep a connection open after its peer's end of stream until it is closed here.
+    Config& allow_half_close(bool on) { return set(kp_config_set_allow_half_close(get(), on ? 1 : 0)); }
     /// KP_ACCEPT_MUTEX, KP_ACCEPT_EXCLUSIVE or KP_ACCEPT_REUSEPORT.
     Config& accept_strategy(int strategy) { return set(kp_config_set_accept_strategy(get(), strategy)); }
     Config& connect_timeout(Millis d) { return set(kp_config_set_connect_timeout_ms(get(), detail::to_ms(d))); }

@@ -36,6 +36,9 @@ macro_rules! apply_loop {
         if let Some(on) = o.edge_triggered {
             $c = $c.edge_triggered(on);
         }
+        if let Some(on) = o.half_close {
+            $c = $c.allow_half_close(on);
+        }
         $c
     }};
 }
@@ -66,6 +69,7 @@ pub struct kp_config {
     max_input_buffer: Option<usize>,
     max_output_buffer: Option<Option<usize>>,
     edge_triggered: Option<bool>,
+    half_close: Option<bool>,
     accept: Option<AcceptStrategy>,
     connect_timeout: Option<Duration>,
     pub(crate) reconnect: Option<Reconnect>,
@@ -297,6 +301,21 @@ pub unsafe extern "C" fn kp_config_set_max_output_buffer(config: *mut kp_config,
 pub unsafe extern "C" fn kp_config_set_edge_triggered(config: *mut kp_config, on: c_int) -> c_int {
     with("kp_config_set_edge_triggered", config, |c| {
         c.edge_triggered = Some(on != 0);
+        KP_OK
+    })
+}
+
+/// Half-close (nonzero: on; default off): a connection whose peer has ended its side stays
+/// open after `on_passively_closed` until the handler closes it, so that replies still on
+/// their way — e.g. from another thread through a handle — can be sent. Off, it closes once
+/// the output pending then is written.
+///
+/// # Safety
+/// `config` is a live config.
+#[no_mangle]
+pub unsafe extern "C" fn kp_config_set_allow_half_close(config: *mut kp_config, on: c_int) -> c_int {
+    with("kp_config_set_allow_half_close", config, |c| {
+        c.half_close = Some(on != 0);
         KP_OK
     })
 }

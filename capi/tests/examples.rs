@@ -254,3 +254,36 @@ fn under_address_sanitizer_the_cpp_example_reports_no_error_and_no_leak() {
         assert_eq!(field(&last, "accepted"), 200, "{last}");
     }
 }
+
+/// Clients that send, end their side and read to the end get every byte back — also when the
+/// replies come from another thread (half-close keeps the connection until they are sent).
+#[test]
+fn half_closing_clients_get_every_reply() {
+    if !tools_present() {
+        return;
+    }
+    let dir = build(false);
+    let cases: [(&str, &[&str]); 3] =
+        [("kingpin_echo_cpp", &["--echo-from-thread"]), ("kingpin_echo_cpp", &[]), ("kingpin_echo_c", &[])];
+    for (binary, args) in cases {
+        let server = start(&dir.join(binary), args, &[]);
+        let clients: Vec<_> = (0..50)
+            .map(|i| {
+                let addr = server.addr;
+                std::thread::spawn(move || {
+                    let data: Vec<u8> = (0..10_000 + i * 37).map(|b| (b ^ i) as u8).collect();
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(BOUND)).unwrap();
+                    s.write_all(&data).unwrap();
+                    s.shutdown(std::net::Shutdown::Write).unwrap();
+                    let mut got = Vec::new();
+                    s.read_to_end(&mut got).unwrap();
+                    got == data
+                })
+            })
+            .collect();
+        let whole = clients.into_iter().map(|c| c.join().unwrap_or(false)).filter(|&ok| ok).count();
+        let (last, _) = server.stop();
+        assert_eq!(whole, 50, "{binary} {args:?}: {whole} of 50 half-closing clients got their whole echo; {last}");
+    }
+}

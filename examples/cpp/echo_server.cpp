@@ -103,10 +103,12 @@ Options parse(int argc, char** argv) {
     return options;
 }
 
-/// A reply for the sender thread: bytes to send back on the connection of `handle`.
+/// A reply for the sender thread: bytes to send back on the connection of `handle`, or (with
+/// `close`) the close that follows a peer's end of stream, once the replies before it are sent.
 struct Reply {
     std::shared_ptr<const kingpin::Handle> handle;
     std::string bytes;
+    bool close = false;
 };
 
 /// Sends the replies of --echo-from-thread from one std::thread, first in first out, so that
@@ -163,6 +165,10 @@ private:
     /// Sends one reply, retrying while its connection is full; dropped once the connection
     /// has closed or the server stopped.
     void deliver(const Reply& reply) {
+        if (reply.close) {
+            reply.handle->close();  // after what was sent before it; fails harmlessly if closed already
+            return;
+        }
         for (;;) {
             const int status = reply.handle->send(reply.bytes);
             if (status == KP_OK) {
@@ -217,8 +223,13 @@ kingpin::Handlers cross_thread_handlers(Sender& sender) {
     };
     handlers.on_message = [&sender](kingpin::Conn& conn) {
         const std::string_view input = conn.input();
-        sender.push(Reply{conn.user_as<Session>()->handle, std::string(input)});
+        sender.push(Reply{conn.user_as<Session>()->handle, std::string(input), false});
         conn.consume(input.size());
+    };
+    // The peer has ended its side (the connection stays open: half-close is on): close it
+    // after the replies still queued for it, so a client that half-closes gets them all.
+    handlers.on_passively_closed = [&sender](kingpin::Conn& conn) {
+        sender.push(Reply{conn.user_as<Session>()->handle, std::string(), true});
     };
     handlers.on_closed = [](kingpin::Conn& conn, int, int) { delete conn.user_as<Session>(); };
     return handlers;
@@ -229,6 +240,9 @@ int serve(const Options& options) {
     kingpin::Config config;
     try {
         config.addr(options.addr).threads(options.threads).max_connections_per_ip(options.max_conns_per_ip);
+        // Replies leave from another thread: a peer's end of stream must not close the
+        // connection before they are sent (the sender closes it after them).
+        config.allow_half_close(options.echo_from_thread);
     } catch (const kingpin::Error& e) {
         throw UsageError(e.what());
     }
