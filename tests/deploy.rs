@@ -9,16 +9,15 @@ mod bin;
 mod echo_load;
 mod util;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bin::{example, wait_bounded, KillOnDrop};
+use bin::{example, stdout_lines, wait_bounded, KillOnDrop};
 use util::{pattern, wait_until, IO_TIMEOUT};
 
 /// Reads lines of the server's output until one contains `needle` (bounded).
@@ -35,19 +34,6 @@ fn line_with(out: &Receiver<String>, needle: &str) -> String {
             Err(RecvTimeoutError::Disconnected) => panic!("the server's output ended before a line with {needle:?}"),
         }
     }
-}
-
-/// The lines a child prints, read by a thread of their own.
-fn lines(stdout: ChildStdout) -> Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 fn addr_in(line: &str) -> SocketAddr {
@@ -108,7 +94,7 @@ fn socket_activation_serves_on_the_passed_socket_and_refuses_wrong_variables() {
     let mut server = KillOnDrop(Some(activated(Some(&passed), "LISTEN_PID=\\$\\$ LISTEN_FDS=1").spawn().unwrap()));
     drop(passed); // the server has its own descriptor; `listener` stays, as systemd's does
     drop(guard);
-    let out = lines(server.0.as_mut().unwrap().stdout.take().unwrap());
+    let out = stdout_lines(server.0.as_mut().unwrap().stdout.take().unwrap());
     let line = line_with(&out, "listening on");
     assert_eq!(addr_in(&line), addr, "it serves on the passed socket, not --addr's");
     let mut c = util::connect(addr);
@@ -155,7 +141,7 @@ fn a_restart_under_load_drops_nothing() {
         .stderr(Stdio::null());
     let mut old = KillOnDrop(Some(spawn(&mut cmd)));
     let old_pid = old.0.as_ref().unwrap().id();
-    let out = lines(old.0.as_mut().unwrap().stdout.take().unwrap());
+    let out = stdout_lines(old.0.as_mut().unwrap().stdout.take().unwrap());
     let addr = addr_in(&line_with(&out, "listening on"));
 
     let load = Arc::new(echo_load::Load::default());
@@ -210,7 +196,7 @@ fn two_processes_share_a_port_with_reuseport() {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child: Child = spawn(&mut cmd);
-        let out = lines(child.stdout.take().unwrap());
+        let out = stdout_lines(child.stdout.take().unwrap());
         let a = addr_in(&line_with(&out, "listening on"));
         (KillOnDrop(Some(child)), out, a)
     };
@@ -263,7 +249,7 @@ fn http_server_restarts_on_sigusr2() {
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )));
-    let out = lines(old.0.as_mut().unwrap().stdout.take().unwrap());
+    let out = stdout_lines(old.0.as_mut().unwrap().stdout.take().unwrap());
     let line = line_with(&out, "listening on");
     let addr: SocketAddr = line
         .split("listening on http://")

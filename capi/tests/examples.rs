@@ -10,15 +10,15 @@
 #[path = "../../tests/util/bin.rs"]
 mod bin;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use bin::{wait_bounded, KillOnDrop};
+use bin::{stdout_lines, wait_bounded, KillOnDrop};
 
 /// Every wait of these tests is bounded by this.
 const BOUND: Duration = Duration::from_secs(60);
@@ -113,15 +113,7 @@ fn start(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
         .stderr(stderr_file)
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (tx, lines) = channel();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let lines = stdout_lines(child.stdout.take().unwrap());
     let first = lines.recv_timeout(BOUND).expect("the first line, with the address");
     let addr = first
         .split("listening on ")

@@ -2,8 +2,10 @@
 //! a bound. Included with `#[path = "util/bin.rs"] mod bin;` by the tests that run them.
 #![allow(dead_code)] // not every test uses every item
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, ChildStdout, Command, ExitStatus};
+use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 /// The path of an example binary built next to this test, brought up to date first (cargo
@@ -19,6 +21,21 @@ pub fn example(name: &str) -> PathBuf {
     }
     assert!(build.status().unwrap().success(), "building example {name}");
     profile_dir.join("examples").join(name)
+}
+
+/// The lines a child prints, read by a thread of their own: waiting for one can be bounded
+/// (`recv_timeout`), even when the pipe stays open without a line (a process the child
+/// started may hold it).
+pub fn stdout_lines(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Kills the child if a test fails before stopping it, so no server outlives its test.
