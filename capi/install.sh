@@ -4,13 +4,15 @@
 # PREFIX/include/kingpin.h, kingpin.hpp; PREFIX/lib/libkingpin.so.0.1.0 (+ .so.0, .so links),
 # libkingpin.a; PREFIX/lib/cmake/kingpin/ (find_package(kingpin) → kingpin::kingpin);
 # PREFIX/lib/pkgconfig/kingpin.pc. `make install PREFIX=…` builds the release library first.
+# KINGPIN_LIB_DIR names the directory holding libkingpin_capi.so/.a when it is not
+# $CARGO_TARGET_DIR/PROFILE (`cargo test` leaves them in PROFILE/deps: the tests use that).
 set -euo pipefail
 
 prefix=${1:?usage: capi/install.sh PREFIX [release|debug]}
 profile=${2:-release}
 here=$(cd "$(dirname "$0")" && pwd)
 target=${CARGO_TARGET_DIR:-$here/../target}
-from="$target/$profile"
+from=${KINGPIN_LIB_DIR:-$target/$profile}
 version=0.1.0
 major=${version%%.*}
 

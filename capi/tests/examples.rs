@@ -71,8 +71,15 @@ fn build(sanitize: bool) -> PathBuf {
     let work = target.join("capi-examples");
     let prefix = INSTALL.get_or_init(|| {
         let prefix = work.join("prefix");
+        // `cargo test` builds this crate's cdylib and staticlib with the rlib these tests link,
+        // in PROFILE/deps (only `cargo build` copies them up to PROFILE/): install those, so
+        // the examples run against the library of this very build, in a fresh clone too.
         run(
-            Command::new(root.join("capi/install.sh")).arg(&prefix).arg(&profile).env("CARGO_TARGET_DIR", &target),
+            Command::new(root.join("capi/install.sh"))
+                .arg(&prefix)
+                .arg(&profile)
+                .env("CARGO_TARGET_DIR", &target)
+                .env("KINGPIN_LIB_DIR", target.join(&profile).join("deps")),
             "capi/install.sh",
         );
         prefix
