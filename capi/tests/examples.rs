@@ -78,7 +78,6 @@ fn build(sanitize: bool) -> PathBuf {
             Command::new(root.join("capi/install.sh"))
                 .arg(&prefix)
                 .arg(&profile)
-                .env("CARGO_TARGET_DIR", &target)
                 .env("KINGPIN_LIB_DIR", target.join(&profile).join("deps")),
             "capi/install.sh",
         );
